@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmcap - capability-based shared memory between processes on Linux.
+ *
+ * This is the only public header. Every function returns 0 (or a
+ * non-negative count) on success and a negative errno value on failure;
+ * none reads or sets the global errno as part of its contract.
+ * shmcap_strerror() and shmcap_err_name() turn an error into text.
+ *
+ * Layers (see shmcap(7) and docs/):
+ *   1. region   - shareable memory: anonymous (memfd) or named (POSIX shm)
+ *   2. cap      - a descriptor with a type and rights; derive, close, token
+ *   3. transfer - send capabilities with data over a Unix socket
+ *
+ * Handles are opaque pointers with getters, so bindings never mirror a C
+ * struct. All descriptors the library creates are close-on-exec. No call
+ * starts a thread unless asked to (SHMCAP_ISSUER_THREAD).
+ */
+#ifndef SHMCAP_H
+#define SHMCAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shmcap/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMCAP_BUILDING) && defined(__GNUC__)
+#define SHMCAP_EXPORT __attribute__((visibility("default")))
+#else
+#define SHMCAP_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version and errors
+ */
+
+/* The library's SHMCAP_VERSION_HEX, which may differ from the header's. */
+SHMCAP_EXPORT unsigned int shmcap_version(void);
+
+/* The library's version as "MAJOR.MINOR.PATCH". */
+SHMCAP_EXPORT const char *shmcap_version_string(void);
+
+/*
+ * A static English description of the error err (a negative errno value as
+ * returned by any shmcap function; a positive value is taken as its
+ * negation). Unknown values give "unknown error". Thread-safe.
+ */
+SHMCAP_EXPORT const char *shmcap_strerror(int err);
+
+/* The symbolic name of err ("EINVAL"), or "UNKNOWN". Thread-safe. */
+SHMCAP_EXPORT const char *shmcap_err_name(int err);
+
+/*
+ * Timeouts are in nanoseconds; SHMCAP_FOREVER waits without limit and 0
+ * does not wait at all.
+ */
+#define SHMCAP_FOREVER ((int64_t)-1)
+
+/* ------------------------------------------------------------------------
+ * Capabilities
+ *
+ * A capability names one kernel object (its type and descriptor) and
+ * carries rights. It can only be obtained by creating an object, deriving
+ * it from another capability, receiving it (shmcap_recv) or resolving a
+ * token (shmcap_token_resolve). A derived capability never has more rights
+ * than its source.
+ *
+ * Which rights the kernel enforces: a region capability without
+ * SHMCAP_RIGHT_WRITE is backed by an O_RDONLY descriptor, so the kernel
+ * itself refuses a writable mapping of it, an mprotect() to write, write(2)
+ * and ftruncate(2), whatever the holder does with the raw descriptor.
+ * Re-opening /proc/self/fd/N for writing is refused to other users by the
+ * region's mode bits (0400 for anonymous regions); root, and a process of
+ * the creator's own user that deliberately changes the mode, can do
+ * anything to the creator anyway (ptrace), so rights are not a boundary
+ * between processes of one user. See docs/capabilities.md.
+ */
+
+typedef struct shmcap_cap shmcap_cap;
+
+/* Types of object a capability can name. */
+#define SHMCAP_TYPE_REGION 1
+
+/* Rights. */
+#define SHMCAP_RIGHT_READ 0x1u  /* map and read a region */
+#define SHMCAP_RIGHT_WRITE 0x2u /* map writable, grow, seal a region */
+#define SHMCAP_RIGHTS_REGION (SHMCAP_RIGHT_READ | SHMCAP_RIGHT_WRITE)
+
+/* The object type of cap (SHMCAP_TYPE_*), or -EINVAL if cap is NULL. */
+SHMCAP_EXPORT int shmcap_cap_type(const shmcap_cap *cap);
+
+/* The rights of cap (SHMCAP_RIGHT_* bits), or 0 if cap is NULL. */
+SHMCAP_EXPORT unsigned int shmcap_cap_rights(const shmcap_cap *cap);
+
+/*
+ * The descriptor behind cap, still owned by cap (do not close it), for
+ * poll/epoll or for passing to a program that does not use shmcap.
+ * -EINVAL if cap is NULL.
+ */
+SHMCAP_EXPORT int shmcap_cap_fd(const shmcap_cap *cap);
+
+/*
+ * Derive a new, independent capability to the same object with the given
+ * rights, which must be a non-empty subset of cap's rights.
+ *
+ * Errors: -EINVAL (NULL argument, empty or unknown rights), -EPERM (rights
+ * not held by cap), -EMFILE/-ENFILE/-ENOMEM, -ENOENT (/proc not mounted, so
+ * no read-only descriptor can be made).
+ */
+SHMCAP_EXPORT int shmcap_cap_derive(const shmcap_cap *cap, unsigned int rights,
+				    shmcap_cap **out);
+
+/* Release cap and its descriptor. NULL is ignored. Mappings made from it
+ * stay valid until unmapped. */
+SHMCAP_EXPORT void shmcap_cap_close(shmcap_cap *cap);
+
+/* ------------------------------------------------------------------------
+ * Regions
+ *
+ * A region is a block of shareable memory, zero-filled when created and
+ * sized in whole pages (sizes are rounded up to the page size).
+ *
+ * Anonymous regions (shmcap_region_create) are memfds: they have no name in
+ * any filesystem and vanish when the last descriptor and mapping go,
+ * however the processes end. They are sealed against shrinking, so no peer
+ * can ever make another's accesses fault with SIGBUS, and, unless created
+ * with SHMCAP_REGION_RESIZABLE, against growing too.
+ *
+ * Named regions (shmcap_region_create_named) are POSIX shared memory
+ * objects called "/shmcap.NAME" (files /dev/shm/shmcap.NAME). They outlive
+ * every process until shmcap_region_unlink(). The kernel cannot seal them:
+ * anyone who may open them for writing may also shrink them, and a process
+ * that maps a shrunk region gets SIGBUS when it touches the lost pages.
+ * Their access is governed by their mode bits, not by capabilities: a
+ * process that knows the name and passes the mode check can open them.
+ * Mapping one therefore needs SHMCAP_MAP_UNSEALED, which says "I trust
+ * every process that may write this region".
+ */
+
+/* Flags for shmcap_region_create(). */
+#define SHMCAP_REGION_RESIZABLE 0x1u /* may grow later (never shrink) */
+
+/* Flags reported by shmcap_region_flags(). */
+#define SHMCAP_REGION_NAMED 0x10u   /* not sealed: mapping needs UNSEALED */
+#define SHMCAP_REGION_GROWABLE 0x20u /* the size may still increase */
+
+/* Largest region size accepted: 1 TiB. */
+#define SHMCAP_REGION_SIZE_MAX ((uint64_t)1 << 40)
+
+/* Longest name accepted by the named-region functions, in bytes. */
+#define SHMCAP_NAME_MAX 200
+
+/*
+ * Create an anonymous region of size bytes (rounded up to whole pages) and
+ * return a capability with READ and WRITE rights.
+ *
+ * Errors: -EINVAL (size 0, out NULL, unknown flags), -EFBIG (size above
+ * SHMCAP_REGION_SIZE_MAX), -EMFILE/-ENFILE/-ENOMEM/-ENOSPC.
+ */
+SHMCAP_EXPORT int shmcap_region_create(uint64_t size, unsigned int flags,
+				       shmcap_cap **out);
+
+/*
+ * Create a named region exclusively: fails with -EEXIST if the name is
+ * taken. mode is applied exactly (0600, 0644, 0666 ...; the umask does not
+ * filter it) once the region has its size, so no other process can open it
+ * half made. Returns a READ and WRITE capability.
+ *
+ * A name is 1 to SHMCAP_NAME_MAX bytes of printable ASCII without '/'.
+ * Errors: -EINVAL (bad name characters, size 0, mode outside 0777, out
+ * NULL), -ENAMETOOLONG, -EFBIG, -EEXIST, -EACCES, -EMFILE, -ENOSPC.
+ */
+SHMCAP_EXPORT int shmcap_region_create_named(const char *name, uint64_t size,
+					     unsigned int mode,
+					     shmcap_cap **out);
+
+/*
+ * Open an existing named region with the given rights (READ, or READ and
+ * WRITE), subject to its mode bits.
+ *
+ * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT (no such name), -EACCES (mode
+ * bits refuse), -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_region_open_named(const char *name,
+					   unsigned int rights,
+					   shmcap_cap **out);
+
+/*
+ * Remove a name. Processes that have it open or mapped keep their access;
+ * the memory is freed when the last of them lets go.
+ * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT, -EACCES.
+ */
+SHMCAP_EXPORT int shmcap_region_unlink(const char *name);
+
+/*
+ * The current size of the region in bytes, in *size. Another process may
+ * grow a resizable region at any time; this returns the size now.
+ * Errors: -EINVAL (not a region, NULL).
+ */
+SHMCAP_EXPORT int shmcap_region_size(const shmcap_cap *region, uint64_t *size);
+
+/*
+ * SHMCAP_REGION_NAMED and SHMCAP_REGION_GROWABLE bits describing the
+ * region now, or -EINVAL.
+ */
+SHMCAP_EXPORT int shmcap_region_flags(const shmcap_cap *region);
+
+/*
+ * Grow the region to new_size bytes (rounded up to whole pages). Peers
+ * learn the new size from shmcap_region_size() and map the new part with
+ * another shmcap_region_map(). Growing to the current size or less does
+ * nothing and succeeds; a region never shrinks.
+ * Errors: -EINVAL, -EACCES (no WRITE right), -EPERM (region is not
+ * growable), -EFBIG, -ENOSPC.
+ */
+SHMCAP_EXPORT int shmcap_region_grow(shmcap_cap *region, uint64_t new_size);
+
+/*
+ * Fix the size of an anonymous region for ever: after this nobody can grow
+ * it either. Sealing a region that is already fixed succeeds.
+ * Errors: -EINVAL, -EACCES (no WRITE right), -EOPNOTSUPP (named region).
+ */
+SHMCAP_EXPORT int shmcap_region_seal(shmcap_cap *region);
+
+/* ------------------------------------------------------------------------
+ * Mappings
+ */
+
+typedef struct shmcap_map shmcap_map;
+
+/*
+ * An offset from the start of a mapping. Shared memory holds offsets, never
+ * pointers, because every process maps a region at its own address.
+ */
+typedef uint64_t shmcap_off;
+
+/* Flags for shmcap_region_map(). */
+#define SHMCAP_MAP_READ 0x1u     /* readable (always implied) */
+#define SHMCAP_MAP_WRITE 0x2u    /* writable; needs SHMCAP_RIGHT_WRITE */
+#define SHMCAP_MAP_FIXED 0x4u    /* exactly at addr, never replacing */
+#define SHMCAP_MAP_UNSEALED 0x8u /* accept a region not sealed (named) */
+
+/*
+ * Map length bytes of the region starting at offset (a multiple of the
+ * page size). length 0 maps from offset to the region's current end.
+ *
+ * Where: with addr NULL the kernel picks a free address; with addr set and
+ * no SHMCAP_MAP_FIXED, addr is a hint that may not be honoured; with
+ * SHMCAP_MAP_FIXED the mapping is placed exactly at addr (page aligned) or
+ * the call fails with -EEXIST if anything is mapped there: an existing
+ * mapping is never replaced.
+ *
+ * Errors: -EINVAL (NULL, unknown flags, unaligned offset or fixed addr),
+ * -EACCES (WRITE asked without the WRITE right, or no READ right), -EPERM
+ * (region not sealed against shrinking and SHMCAP_MAP_UNSEALED not given),
+ * -EOVERFLOW (offset + length wraps), -ERANGE (beyond the region's end),
+ * -EEXIST (fixed address occupied), -ENOMEM.
+ */
+SHMCAP_EXPORT int shmcap_region_map(const shmcap_cap *region,
+				    uint64_t offset, uint64_t length,
+				    void *addr, unsigned int flags,
+				    shmcap_map **out);
+
+/* Unmap and free m. NULL is ignored. */
+SHMCAP_EXPORT void shmcap_map_unmap(shmcap_map *m);
+
+/* The mapping's start address, or NULL if m is NULL. */
+SHMCAP_EXPORT void *shmcap_map_addr(const shmcap_map *m);
+
+/* The mapping's length in bytes, or 0 if m is NULL. */
+SHMCAP_EXPORT uint64_t shmcap_map_size(const shmcap_map *m);
+
+/* The offset in the region at which the mapping starts, or 0. */
+SHMCAP_EXPORT uint64_t shmcap_map_region_offset(const shmcap_map *m);
+
+/*
+ * Convert an offset within the mapping into a pointer, checking that the
+ * len bytes at off lie wholly inside it. Use it on every offset read from
+ * shared memory.
+ * Errors: -EINVAL (NULL), -ERANGE (outside the mapping, or off + len
+ * wraps).
+ */
+SHMCAP_EXPORT int shmcap_map_ptr(const shmcap_map *m, shmcap_off off,
+				 uint64_t len, void **ptr);
+
+/*
+ * The offset of the len bytes at ptr within the mapping, for storing in
+ * shared memory. Errors: -EINVAL (NULL), -ERANGE (not wholly inside).
+ */
+SHMCAP_EXPORT int shmcap_map_off(const shmcap_map *m, const void *ptr,
+				 uint64_t len, shmcap_off *off);
+
+/* ------------------------------------------------------------------------
+ * Transfer
+ *
+ * A message carries up to SHMCAP_MSG_MAX_CAPS capabilities and up to
+ * SHMCAP_MSG_MAX_DATA bytes of data over a Unix socket of type
+ * SOCK_SEQPACKET or SOCK_DGRAM (a byte stream would split messages, so
+ * SOCK_STREAM is refused). The receiver learns the sender's pid, uid and
+ * gid as the kernel reports them (SCM_CREDENTIALS), which the sender
+ * cannot forge without privilege.
+ *
+ * Received capabilities are not trusted: each descriptor is checked to be
+ * a region (a shmem file), and its rights are at most what the
+ * descriptor's open mode allows, whatever the sender claims.
+ */
+
+#define SHMCAP_MSG_MAX_CAPS 16
+#define SHMCAP_MSG_MAX_DATA 65536
+
+/* Flags for shmcap_send() and shmcap_recv(). */
+#define SHMCAP_MSG_DONTWAIT 0x1u /* -EAGAIN instead of blocking */
+
+/* Who sent a message, as the kernel saw it. Fixed layout. */
+typedef struct shmcap_peer {
+	int32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+} shmcap_peer;
+
+/*
+ * A connected pair of SOCK_SEQPACKET Unix sockets, close-on-exec and set
+ * up to report credentials, in fds[0] and fds[1]. Across fork(), each
+ * process keeps one end and closes the other.
+ * Errors: -EINVAL, -EMFILE, -ENFILE.
+ */
+SHMCAP_EXPORT int shmcap_socketpair(int fds[2]);
+
+/*
+ * Send len bytes of data and ncaps capabilities (which stay the caller's)
+ * as one message on the connected socket sock.
+ *
+ * Errors: -EINVAL (NULL with a non-zero count, unknown flags, NULL entry
+ * in caps), -E2BIG (more than SHMCAP_MSG_MAX_CAPS), -EMSGSIZE (more than
+ * SHMCAP_MSG_MAX_DATA), -EPROTOTYPE (SOCK_STREAM), -ENOTSOCK, -EAGAIN,
+ * -EPIPE or -ECONNRESET (peer gone), -EINTR.
+ */
+SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
+			      const void *data, size_t len, unsigned int flags);
+
+/*
+ * Receive one message: up to size bytes of data into buf and up to
+ * maxcaps capabilities into caps[0..*ncaps-1] (new, owned by the caller).
+ * peer (optional) receives the sender's credentials. Returns the number of
+ * data bytes, and 0 with *ncaps 0 at end of stream.
+ *
+ * On any error no descriptor is left behind: whatever the message carried
+ * is closed.
+ * Errors: -EINVAL, -EMSGSIZE (data larger than size; the message is
+ * consumed), -E2BIG (more capabilities than maxcaps, or than the kernel
+ * delivered), -EBADMSG (not a shmcap message, or a descriptor that is not
+ * a region), -EPROTOTYPE, -ENOTSOCK, -EAGAIN, -EINTR, -ECONNRESET.
+ */
+SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
+			      size_t *ncaps, void *buf, size_t size,
+			      shmcap_peer *peer, unsigned int flags);
+
+/* ------------------------------------------------------------------------
+ * Tokens
+ *
+ * A token is a printable form of a capability, for argv, the environment
+ * or a file. It does not contain the descriptor: resolving it asks the
+ * issuing process (its issuer) for a copy, and the issuer checks the
+ * token's 128-bit random key and the caller's uid first. The issuer answers
+ * only while it lives and serves requests: in a background thread
+ * (SHMCAP_ISSUER_THREAD) or when the owner calls shmcap_issuer_dispatch(),
+ * e.g. when shmcap_issuer_fd() is readable in its event loop.
+ *
+ * Form: "shmcap:1:UID:INSTANCE:ID:KEY" (UID decimal, INSTANCE 32 hex
+ * digits naming the issuer, ID decimal, KEY 32 hex digits), at most
+ * SHMCAP_TOKEN_MAX bytes with the terminating NUL. See docs/tokens.md.
+ */
+
+typedef struct shmcap_issuer shmcap_issuer;
+
+#define SHMCAP_TOKEN_MAX 128
+
+/* Flags for shmcap_issuer_create(). */
+#define SHMCAP_ISSUER_THREAD 0x1u /* serve requests from a thread */
+
+/* Flags for shmcap_token_issue(). */
+#define SHMCAP_TOKEN_ONCE 0x1u    /* revoked after its first resolution */
+#define SHMCAP_TOKEN_ANY_UID 0x2u /* any user may resolve it */
+
+/*
+ * Create an issuer: a datagram socket in the abstract Unix namespace under
+ * a random name. With SHMCAP_ISSUER_THREAD a thread answers requests until
+ * shmcap_issuer_destroy().
+ * Errors: -EINVAL, -EMFILE, -ENOMEM, -EAGAIN (no thread).
+ */
+SHMCAP_EXPORT int shmcap_issuer_create(unsigned int flags,
+				       shmcap_issuer **out);
+
+/*
+ * Revoke every token of iss, stop its thread, close its socket and free it.
+ * NULL is ignored.
+ */
+SHMCAP_EXPORT void shmcap_issuer_destroy(shmcap_issuer *iss);
+
+/* A descriptor that is readable when requests wait, or -EINVAL. */
+SHMCAP_EXPORT int shmcap_issuer_fd(const shmcap_issuer *iss);
+
+/*
+ * Answer the requests waiting, waiting up to timeout_ns for the first.
+ * Returns the number of requests answered (granted or refused).
+ * Errors: -EINVAL (NULL, or the issuer has its own thread), -EINTR.
+ */
+SHMCAP_EXPORT int shmcap_issuer_dispatch(shmcap_issuer *iss,
+					 int64_t timeout_ns);
+
+/*
+ * Issue a token for cap into buf (at least SHMCAP_TOKEN_MAX bytes is
+ * always enough). The issuer keeps its own copy of the capability until
+ * the token is revoked, so the caller may close cap. By default only
+ * processes whose uid equals the issuer's effective uid may resolve it.
+ * Returns the token's length.
+ * Errors: -EINVAL, -ENOSPC (buf too small), -ENOMEM, -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_token_issue(shmcap_issuer *iss, const shmcap_cap *cap,
+				     unsigned int flags, char *buf,
+				     size_t size);
+
+/*
+ * Revoke a token issued by iss: later resolutions fail with -EKEYREVOKED.
+ * Errors: -EINVAL (malformed), -ENOENT (not issued by iss), -EKEYREVOKED
+ * (already revoked).
+ */
+SHMCAP_EXPORT int shmcap_token_revoke(shmcap_issuer *iss, const char *token);
+
+/*
+ * Resolve a token into a new capability, waiting up to timeout_ns for the
+ * issuer to answer.
+ * Errors: -EINVAL (malformed), -ESRCH (the issuer is gone), -EACCES (wrong
+ * key, or uid not allowed), -ENOENT (no such token), -EKEYREVOKED,
+ * -ETIMEDOUT (the issuer did not answer), -EBADMSG (bad reply), -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_token_resolve(const char *token, int64_t timeout_ns,
+				       shmcap_cap **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMCAP_H */

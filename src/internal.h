@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private declarations shared by the library's source files. Nothing here
+ * is exported: the linker script keeps only shmcap_* symbols, and internal
+ * non-static functions are named shmcap__*.
+ */
+#ifndef SHMCAP_INTERNAL_H
+#define SHMCAP_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmcap.h"
+
+/*
+ * A capability. Invariant: a region capability without SHMCAP_RIGHT_WRITE
+ * holds an O_RDONLY descriptor, so the kernel enforces the missing right.
+ */
+struct shmcap_cap {
+	int fd;
+	uint32_t type;
+	uint32_t rights;
+};
+
+/*
+ * Wrap fd (owned from now on) in a new capability. On failure fd is closed,
+ * so callers never have to.
+ */
+int shmcap__cap_new(int fd, uint32_t type, uint32_t rights, shmcap_cap **out);
+
+/*
+ * Turn a descriptor received from an untrusted peer into a region
+ * capability, taking ownership of fd (closed on failure). claimed_rights
+ * is what the peer said; the result has at most what fd's open mode allows.
+ * Errors: -EBADMSG (not a shmem file, write-only, no READ), -ENOMEM, ...
+ */
+int shmcap__region_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
+
+/* A new O_RDONLY, close-on-exec descriptor for the file behind fd. */
+int shmcap__reopen_rdonly(int fd);
+
+/* The negated errno of the call that just failed (never 0). */
+static inline int shmcap__neg_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+static inline uint64_t shmcap__page_size(void)
+{
+	return (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Fill buf with len bytes from the kernel's random generator. */
+int shmcap__random(void *buf, size_t len);
+
+/* Monotonic clock in nanoseconds. */
+static inline int64_t shmcap__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * The deadline for a timeout that starts now: INT64_MAX for
+ * SHMCAP_FOREVER (any negative value).
+ */
+static inline int64_t shmcap__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return INT64_MAX;
+	now = shmcap__now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/*
+ * Milliseconds left until deadline for poll(2): -1 for no deadline, rounded
+ * up so that poll never returns before the deadline, 0 once it has passed.
+ */
+static inline int shmcap__poll_ms(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline == INT64_MAX)
+		return -1;
+	left = deadline - shmcap__now_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+#endif /* SHMCAP_INTERNAL_H */

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transfer: capabilities and data in one message over a Unix socket.
+ *
+ * Overview: a message is one sendmsg(2) on a SOCK_SEQPACKET or SOCK_DGRAM
+ * socket. Its descriptors travel as SCM_RIGHTS; the kernel adds the
+ * sender's credentials, which the receiver reads as SCM_CREDENTIALS
+ * (SO_PASSCRED is switched on before receiving). The bytes are a fixed
+ * header followed by the caller's data:
+ *
+ *   offset size  field
+ *   0      4     magic   0x544d4353 ("SCMT" little-endian)
+ *   4      2     version 1
+ *   6      2     ncaps   number of SCM_RIGHTS descriptors, <= 16
+ *   8      4     len     number of data bytes after the header
+ *   12     4     reserved, 0
+ *   16     128   caps[16] { u32 type; u32 rights; } for descriptor i;
+ *                        entries past ncaps are 0
+ *   144    len   data
+ *
+ * The header has a fixed size because recvmsg() fills the first iovec
+ * completely before the second: a variable header would let data spill
+ * into it. Integers are in host byte order: both ends run on one host.
+ *
+ * Implementation notes: the receiver trusts nothing. It checks the header
+ * against what arrived, the descriptor count against ncaps, every
+ * descriptor's kind and open mode (shmcap__region_adopt), and closes every
+ * received descriptor on any error, so a hostile sender cannot make it
+ * leak descriptors.
+ */
+#include "internal.h" /* first: it defines _GNU_SOURCE */
+
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define WIRE_MAGIC 0x544d4353u
+#define WIRE_VERSION 1
+
+struct wire_cap {
+	uint32_t type;
+	uint32_t rights;
+};
+
+struct wire_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t ncaps;
+	uint32_t len;
+	uint32_t reserved;
+	struct wire_cap caps[SHMCAP_MSG_MAX_CAPS];
+};
+
+_Static_assert(sizeof(struct wire_cap) == 8, "wire_cap layout");
+_Static_assert(offsetof(struct wire_hdr, len) == 8, "wire_hdr layout");
+_Static_assert(offsetof(struct wire_hdr, caps) == 16, "wire_hdr layout");
+_Static_assert(sizeof(struct wire_hdr) == 144, "wire_hdr layout");
+
+/* Room for the largest control message we accept, plus credentials. */
+#define CMSG_ROOM                                                             \
+	(CMSG_SPACE(sizeof(int) * SHMCAP_MSG_MAX_CAPS) +                     \
+	 CMSG_SPACE(sizeof(struct ucred)))
+
+static int sock_check(int sock)
+{
+	socklen_t len = sizeof(int);
+	int type;
+
+	if (sock < 0)
+		return -EBADF;
+	if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return shmcap__neg_errno();
+	if (type != SOCK_SEQPACKET && type != SOCK_DGRAM)
+		return -EPROTOTYPE;
+	return type;
+}
+
+SHMCAP_EXPORT int shmcap_socketpair(int fds[2])
+{
+	int on = 1, sv[2], ret;
+
+	if (!fds)
+		return -EINVAL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return shmcap__neg_errno();
+	if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+		ret = shmcap__neg_errno();
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	fds[0] = sv[0];
+	fds[1] = sv[1];
+	return 0;
+}
+
+SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
+			      const void *data, size_t len, unsigned int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SHMCAP_MSG_MAX_CAPS)];
+		struct cmsghdr align;
+	} ctl;
+	struct wire_hdr hdr;
+	struct msghdr msg;
+	struct iovec iov[2];
+	struct cmsghdr *c;
+	int *fds, ret;
+	size_t i;
+
+	if ((ncaps && !caps) || (len && !data) ||
+	    (flags & ~SHMCAP_MSG_DONTWAIT))
+		return -EINVAL;
+	if (ncaps > SHMCAP_MSG_MAX_CAPS)
+		return -E2BIG;
+	if (len > SHMCAP_MSG_MAX_DATA)
+		return -EMSGSIZE;
+	for (i = 0; i < ncaps; i++)
+		if (!caps[i])
+			return -EINVAL;
+	ret = sock_check(sock);
+	if (ret < 0)
+		return ret;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = WIRE_MAGIC;
+	hdr.version = WIRE_VERSION;
+	hdr.ncaps = (uint16_t)ncaps;
+	hdr.len = (uint32_t)len;
+	for (i = 0; i < ncaps; i++) {
+		hdr.caps[i].type = caps[i]->type;
+		hdr.caps[i].rights = caps[i]->rights;
+	}
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	if (ncaps) {
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * ncaps);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * ncaps);
+		fds = (int *)(void *)CMSG_DATA(c);
+		for (i = 0; i < ncaps; i++)
+			fds[i] = caps[i]->fd;
+	}
+	if (sendmsg(sock, &msg,
+		    MSG_NOSIGNAL |
+			    (flags & SHMCAP_MSG_DONTWAIT ? MSG_DONTWAIT : 0)) <
+	    0)
+		return shmcap__neg_errno();
+	return 0;
+}
+
+/* Close the n descriptors at fds. */
+static void close_all(const int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
+			      size_t *ncaps, void *buf, size_t size,
+			      shmcap_peer *peer, unsigned int flags)
+{
+	union {
+		char buf[CMSG_ROOM];
+		struct cmsghdr align;
+	} ctl;
+	int fds[SHMCAP_MSG_MAX_CAPS], on = 1, excess = 0, type, ret;
+	struct ucred cred = { 0, (uid_t)-1, (gid_t)-1 };
+	size_t nfds = 0, i, n, got;
+	struct wire_hdr hdr;
+	struct msghdr msg;
+	struct iovec iov[2];
+	struct cmsghdr *c;
+	ssize_t r;
+
+	if ((maxcaps && !caps) || !ncaps || (size && !buf) ||
+	    (flags & ~SHMCAP_MSG_DONTWAIT))
+		return -EINVAL;
+	*ncaps = 0;
+	type = sock_check(sock);
+	if (type < 0)
+		return type;
+	if (peer &&
+	    setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		return shmcap__neg_errno();
+
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = buf;
+	iov[1].iov_len = size;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	r = recvmsg(sock, &msg,
+		    MSG_CMSG_CLOEXEC |
+			    (flags & SHMCAP_MSG_DONTWAIT ? MSG_DONTWAIT : 0));
+	if (r < 0)
+		return shmcap__neg_errno();
+
+	/* Collect every descriptor first, so that errors can close them. */
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			const unsigned char *d = CMSG_DATA(c);
+			int fd;
+
+			n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < n; i++) {
+				memcpy(&fd, d + i * sizeof(int), sizeof(int));
+				if (nfds < SHMCAP_MSG_MAX_CAPS) {
+					fds[nfds++] = fd;
+				} else {
+					close(fd);
+					excess = 1;
+				}
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(cred))) {
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+		}
+	}
+	if ((msg.msg_flags & MSG_CTRUNC) || excess) {
+		/* More descriptors than a message may carry: none is kept. */
+		ret = -E2BIG;
+		goto fail;
+	}
+	if (r == 0 && nfds == 0 && type == SOCK_SEQPACKET)
+		return 0; /* end of stream */
+	if (msg.msg_flags & MSG_TRUNC) {
+		ret = (size_t)r >= sizeof(hdr) ? -EMSGSIZE : -EBADMSG;
+		goto fail;
+	}
+	got = (size_t)r;
+	if (got < sizeof(hdr) || hdr.magic != WIRE_MAGIC ||
+	    hdr.version != WIRE_VERSION || hdr.ncaps != nfds ||
+	    hdr.len != got - sizeof(hdr)) {
+		ret = -EBADMSG;
+		goto fail;
+	}
+	if (nfds > maxcaps) {
+		ret = -E2BIG;
+		goto fail;
+	}
+	for (i = 0; i < nfds; i++) {
+		if (hdr.caps[i].type != SHMCAP_TYPE_REGION) {
+			ret = -EBADMSG;
+			goto fail;
+		}
+	}
+	for (i = 0; i < nfds; i++) {
+		ret = shmcap__region_adopt(fds[i], hdr.caps[i].rights,
+					   &caps[i]);
+		if (ret < 0) {
+			/* fds[i] is closed; undo caps[0..i), close the rest. */
+			close_all(fds + i + 1, nfds - i - 1);
+			while (i-- > 0) {
+				shmcap_cap_close(caps[i]);
+				caps[i] = NULL;
+			}
+			return ret;
+		}
+	}
+	*ncaps = nfds;
+	if (peer) {
+		peer->pid = (int32_t)cred.pid;
+		peer->uid = (uint32_t)cred.uid;
+		peer->gid = (uint32_t)cred.gid;
+	}
+	return (int)hdr.len;
+
+fail:
+	close_all(fds, nfds);
+	return ret;
+}

@@ -19,6 +19,7 @@
 #ifndef SHMCAP_H
 #define SHMCAP_H
 
+#include <errno.h> /* results are negated errno values: -EINVAL ... */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,16 +48,23 @@ SHMCAP_EXPORT const char *shmcap_version_string(void);
 /*
  * A static English description of the error err (a negative errno value as
  * returned by any shmcap function; a positive value is taken as its
- * negation). Unknown values give "unknown error". Thread-safe.
+ * negation). 0 gives "success", unknown values "unknown error". Thread-safe.
  */
 SHMCAP_EXPORT const char *shmcap_strerror(int err);
 
-/* The symbolic name of err ("EINVAL"), or "UNKNOWN". Thread-safe. */
+/*
+ * The symbolic name of err ("EINVAL" for -EINVAL or EINVAL), "OK" for 0,
+ * or "UNKNOWN". Thread-safe.
+ */
 SHMCAP_EXPORT const char *shmcap_err_name(int err);
 
 /*
- * Timeouts are in nanoseconds; SHMCAP_FOREVER waits without limit and 0
- * does not wait at all.
+ * Timeouts are in nanoseconds; SHMCAP_FOREVER (or any negative value) waits
+ * without limit and 0 does not wait at all.
+ *
+ * Thread safety: a capability or mapping may be used from several threads
+ * at once, but must not be closed or unmapped while another thread uses it.
+ * The issuer functions may be called from any thread concurrently.
  */
 #define SHMCAP_FOREVER ((int64_t)-1)
 
@@ -74,7 +82,7 @@ SHMCAP_EXPORT const char *shmcap_err_name(int err);
  * itself refuses a writable mapping of it, an mprotect() to write, write(2)
  * and ftruncate(2), whatever the holder does with the raw descriptor.
  * Re-opening /proc/self/fd/N for writing is refused to other users by the
- * region's mode bits (0400 for anonymous regions); root, and a process of
+ * region's mode bits (0444 for anonymous regions); root, and a process of
  * the creator's own user that deliberately changes the mode, can do
  * anything to the creator anyway (ptrace), so rights are not a boundary
  * between processes of one user. See docs/capabilities.md.
@@ -105,9 +113,11 @@ SHMCAP_EXPORT int shmcap_cap_fd(const shmcap_cap *cap);
 
 /*
  * Derive a new, independent capability to the same object with the given
- * rights, which must be a non-empty subset of cap's rights.
+ * rights, which must be a non-empty subset of cap's rights. A region
+ * capability always includes READ (WRITE alone cannot be mapped).
  *
- * Errors: -EINVAL (NULL argument, empty or unknown rights), -EPERM (rights
+ * Errors: -EINVAL (NULL argument, empty or unknown rights, WRITE without
+ * READ for a region), -EPERM (rights
  * not held by cap), -EMFILE/-ENFILE/-ENOMEM, -ENOENT (/proc not mounted, so
  * no read-only descriptor can be made).
  */
@@ -144,8 +154,13 @@ SHMCAP_EXPORT void shmcap_cap_close(shmcap_cap *cap);
 /* Flags for shmcap_region_create(). */
 #define SHMCAP_REGION_RESIZABLE 0x1u /* may grow later (never shrink) */
 
-/* Flags reported by shmcap_region_flags(). */
-#define SHMCAP_REGION_NAMED 0x10u   /* not sealed: mapping needs UNSEALED */
+/*
+ * Flags reported by shmcap_region_flags(). Named regions are always
+ * UNSEALED and GROWABLE: anyone who may write one may also truncate it.
+ */
+#define SHMCAP_REGION_UNSEALED 0x10u /* not sealed against shrinking: a
+					named region, or a foreign memfd;
+					mapping needs SHMCAP_MAP_UNSEALED */
 #define SHMCAP_REGION_GROWABLE 0x20u /* the size may still increase */
 
 /* Largest region size accepted: 1 TiB. */
@@ -204,16 +219,17 @@ SHMCAP_EXPORT int shmcap_region_unlink(const char *name);
 SHMCAP_EXPORT int shmcap_region_size(const shmcap_cap *region, uint64_t *size);
 
 /*
- * SHMCAP_REGION_NAMED and SHMCAP_REGION_GROWABLE bits describing the
- * region now, or -EINVAL.
+ * SHMCAP_REGION_UNSEALED and SHMCAP_REGION_GROWABLE bits describing the
+ * region now, or -EINVAL (NULL, or not a region).
  */
 SHMCAP_EXPORT int shmcap_region_flags(const shmcap_cap *region);
 
 /*
- * Grow the region to new_size bytes (rounded up to whole pages). Peers
- * learn the new size from shmcap_region_size() and map the new part with
- * another shmcap_region_map(). Growing to the current size or less does
- * nothing and succeeds; a region never shrinks.
+ * Grow the region to new_size bytes (rounded up to whole pages); the new
+ * part is zero-filled. Peers learn the new size from shmcap_region_size()
+ * and map the new part with another shmcap_region_map(). Growing to the
+ * current size or less does nothing and succeeds, growable or not; a region
+ * never shrinks.
  * Errors: -EINVAL, -EACCES (no WRITE right), -EPERM (region is not
  * growable), -EFBIG, -ENOSPC.
  */
@@ -222,7 +238,9 @@ SHMCAP_EXPORT int shmcap_region_grow(shmcap_cap *region, uint64_t new_size);
 /*
  * Fix the size of an anonymous region for ever: after this nobody can grow
  * it either. Sealing a region that is already fixed succeeds.
- * Errors: -EINVAL, -EACCES (no WRITE right), -EOPNOTSUPP (named region).
+ * Errors: -EINVAL, -EACCES (no WRITE right), -EOPNOTSUPP (the region is
+ * not sealed against shrinking: a named region), -EPERM (sealed by another
+ * party against further seals).
  */
 SHMCAP_EXPORT int shmcap_region_seal(shmcap_cap *region);
 
@@ -254,7 +272,8 @@ typedef uint64_t shmcap_off;
  * the call fails with -EEXIST if anything is mapped there: an existing
  * mapping is never replaced.
  *
- * Errors: -EINVAL (NULL, unknown flags, unaligned offset or fixed addr),
+ * Errors: -EINVAL (NULL, unknown flags, unaligned offset, FIXED with a
+ * NULL or unaligned addr),
  * -EACCES (WRITE asked without the WRITE right, or no READ right), -EPERM
  * (region not sealed against shrinking and SHMCAP_MAP_UNSEALED not given),
  * -EOVERFLOW (offset + length wraps), -ERANGE (beyond the region's end),
@@ -302,7 +321,8 @@ SHMCAP_EXPORT int shmcap_map_off(const shmcap_map *m, const void *ptr,
  * SOCK_SEQPACKET or SOCK_DGRAM (a byte stream would split messages, so
  * SOCK_STREAM is refused). The receiver learns the sender's pid, uid and
  * gid as the kernel reports them (SCM_CREDENTIALS), which the sender
- * cannot forge without privilege.
+ * cannot forge without privilege; shmcap_recv() switches credential passing
+ * on for the socket it reads when asked for them.
  *
  * Received capabilities are not trusted: each descriptor is checked to be
  * a region (a shmem file), and its rights are at most what the
@@ -332,12 +352,13 @@ SHMCAP_EXPORT int shmcap_socketpair(int fds[2]);
 
 /*
  * Send len bytes of data and ncaps capabilities (which stay the caller's)
- * as one message on the connected socket sock.
+ * as one message on the connected socket sock. Returns 0. A message with
+ * no data and no capabilities is allowed. Never raises SIGPIPE.
  *
  * Errors: -EINVAL (NULL with a non-zero count, unknown flags, NULL entry
  * in caps), -E2BIG (more than SHMCAP_MSG_MAX_CAPS), -EMSGSIZE (more than
- * SHMCAP_MSG_MAX_DATA), -EPROTOTYPE (SOCK_STREAM), -ENOTSOCK, -EAGAIN,
- * -EPIPE or -ECONNRESET (peer gone), -EINTR.
+ * SHMCAP_MSG_MAX_DATA), -EBADF, -EPROTOTYPE (SOCK_STREAM), -ENOTSOCK,
+ * -EAGAIN, -EPIPE or -ECONNRESET (peer gone), -EINTR.
  */
 SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
 			      const void *data, size_t len, unsigned int flags);
@@ -345,15 +366,17 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
 /*
  * Receive one message: up to size bytes of data into buf and up to
  * maxcaps capabilities into caps[0..*ncaps-1] (new, owned by the caller).
- * peer (optional) receives the sender's credentials. Returns the number of
- * data bytes, and 0 with *ncaps 0 at end of stream.
+ * peer (optional) receives the sender's credentials (pid 0 and uid/gid
+ * UINT32_MAX if the kernel gave none). Returns the number of data bytes.
  *
  * On any error no descriptor is left behind: whatever the message carried
  * is closed.
- * Errors: -EINVAL, -EMSGSIZE (data larger than size; the message is
- * consumed), -E2BIG (more capabilities than maxcaps, or than the kernel
- * delivered), -EBADMSG (not a shmcap message, or a descriptor that is not
- * a region), -EPROTOTYPE, -ENOTSOCK, -EAGAIN, -EINTR, -ECONNRESET.
+ * Errors: -EPIPE (end of stream: the peer closed its end and every message
+ * was read), -EINVAL, -EMSGSIZE (data larger than size; the message is
+ * consumed), -E2BIG (more capabilities than maxcaps, or more than
+ * SHMCAP_MSG_MAX_CAPS sent), -EBADMSG (not a shmcap message, or a
+ * descriptor that is not a region), -EBADF, -EPROTOTYPE, -ENOTSOCK,
+ * -EAGAIN, -EINTR, -ECONNRESET.
  */
 SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 			      size_t *ncaps, void *buf, size_t size,
@@ -383,7 +406,7 @@ typedef struct shmcap_issuer shmcap_issuer;
 #define SHMCAP_ISSUER_THREAD 0x1u /* serve requests from a thread */
 
 /* Flags for shmcap_token_issue(). */
-#define SHMCAP_TOKEN_ONCE 0x1u    /* revoked after its first resolution */
+#define SHMCAP_TOKEN_ONCE 0x1u    /* revoked once a resolution succeeds */
 #define SHMCAP_TOKEN_ANY_UID 0x2u /* any user may resolve it */
 
 /*
@@ -417,7 +440,7 @@ SHMCAP_EXPORT int shmcap_issuer_dispatch(shmcap_issuer *iss,
  * always enough). The issuer keeps its own copy of the capability until
  * the token is revoked, so the caller may close cap. By default only
  * processes whose uid equals the issuer's effective uid may resolve it.
- * Returns the token's length.
+ * Returns the token's length, not counting the terminating NUL.
  * Errors: -EINVAL, -ENOSPC (buf too small), -ENOMEM, -EMFILE.
  */
 SHMCAP_EXPORT int shmcap_token_issue(shmcap_issuer *iss, const shmcap_cap *cap,
@@ -433,7 +456,9 @@ SHMCAP_EXPORT int shmcap_token_revoke(shmcap_issuer *iss, const char *token);
 
 /*
  * Resolve a token into a new capability, waiting up to timeout_ns for the
- * issuer to answer.
+ * issuer to answer. Only a reply from the issuer's own address, sent by a
+ * process of the uid written in the token and echoing this request's
+ * random nonce, is accepted; anything else arriving is discarded.
  * Errors: -EINVAL (malformed), -ESRCH (the issuer is gone), -EACCES (wrong
  * key, or uid not allowed), -ENOENT (no such token), -EKEYREVOKED,
  * -ETIMEDOUT (the issuer did not answer), -EBADMSG (bad reply), -EMFILE.

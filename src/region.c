@@ -206,7 +206,7 @@ SHMCAP_EXPORT int shmcap_region_flags(const shmcap_cap *region)
 	if (seals < 0)
 		return shmcap__neg_errno();
 	if (!(seals & F_SEAL_SHRINK))
-		flags |= SHMCAP_REGION_NAMED;
+		flags |= SHMCAP_REGION_UNSEALED;
 	if (!(seals & F_SEAL_GROW))
 		flags |= SHMCAP_REGION_GROWABLE;
 	return flags;

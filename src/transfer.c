@@ -239,8 +239,9 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 		ret = -E2BIG;
 		goto fail;
 	}
+	/* Every shmcap message has a header: 0 bytes is the end of stream. */
 	if (r == 0 && nfds == 0 && type == SOCK_SEQPACKET)
-		return 0; /* end of stream */
+		return -EPIPE;
 	if (msg.msg_flags & MSG_TRUNC) {
 		ret = (size_t)r >= sizeof(hdr) ? -EMSGSIZE : -EBADMSG;
 		goto fail;

@@ -43,10 +43,13 @@ static int resolver(const char *token)
 	       "\"%s\"\n",
 	       shmcap_cap_rights(cap) == SHMCAP_RIGHT_READ ? "READ" : "?",
 	       (char *)shmcap_map_addr(m));
+	shmcap_map_unmap(m);
+	shmcap_cap_close(cap);
 	err = shmcap_token_resolve(token, 5 * SECOND, &cap);
 	printf("child:  resolving the one-shot token again: %s\n",
 	       shmcap_err_name(err));
-	shmcap_map_unmap(m);
+	if (err >= 0)
+		shmcap_cap_close(cap);
 	return err == -EKEYREVOKED ? 0 : 1;
 }
 

@@ -117,9 +117,10 @@ SHMCAP_EXPORT int shmcap_cap_fd(const shmcap_cap *cap);
  * capability always includes READ (WRITE alone cannot be mapped).
  *
  * Errors: -EINVAL (NULL argument, empty or unknown rights, WRITE without
- * READ for a region), -EPERM (rights
- * not held by cap), -EMFILE/-ENFILE/-ENOMEM, -ENOENT (/proc not mounted, so
- * no read-only descriptor can be made).
+ * READ for a region), -EPERM (rights not held by cap), -EACCES (a READ-only
+ * descriptor is made by re-opening /proc/self/fd/N, which the file's mode
+ * bits must allow: a named region this user may not read), -ENOENT (/proc
+ * not mounted), -EMFILE/-ENFILE/-ENOMEM.
  */
 SHMCAP_EXPORT int shmcap_cap_derive(const shmcap_cap *cap, unsigned int rights,
 				    shmcap_cap **out);
@@ -185,7 +186,8 @@ SHMCAP_EXPORT int shmcap_region_create(uint64_t size, unsigned int flags,
  * filter it) once the region has its size, so no other process can open it
  * half made. Returns a READ and WRITE capability.
  *
- * A name is 1 to SHMCAP_NAME_MAX bytes of printable ASCII without '/'.
+ * A name is 1 to SHMCAP_NAME_MAX bytes of printable ASCII other than space
+ * and '/'.
  * Errors: -EINVAL (bad name characters, size 0, mode outside 0777, out
  * NULL), -ENAMETOOLONG, -EFBIG, -EEXIST, -EACCES, -EMFILE, -ENOSPC.
  */

@@ -17,6 +17,7 @@
 	X(EIO, "input/output error")                                         \
 	X(E2BIG, "too many capabilities")                                    \
 	X(EBADF, "bad file descriptor")                                      \
+	X(ECHILD, "no child process")                                        \
 	X(EAGAIN, "resource temporarily unavailable")                        \
 	X(ENOMEM, "not enough memory")                                       \
 	X(EACCES, "permission denied")                                       \

@@ -4,8 +4,9 @@
  *
  * Overview: a message is one sendmsg(2) on a SOCK_SEQPACKET or SOCK_DGRAM
  * socket. Its descriptors travel as SCM_RIGHTS; the kernel adds the
- * sender's credentials, which the receiver reads as SCM_CREDENTIALS
- * (SO_PASSCRED is switched on before receiving). The bytes are a fixed
+ * sender's credentials (sent explicitly and verified by the kernel), which
+ * the receiver reads as SCM_CREDENTIALS (SO_PASSCRED is switched on before
+ * receiving). The bytes are a fixed
  * header followed by the caller's data:
  *
  *   offset size  field
@@ -30,6 +31,7 @@
  */
 #include "internal.h" /* first: it defines _GNU_SOURCE */
 
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -99,9 +101,10 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
 			      const void *data, size_t len, unsigned int flags)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * SHMCAP_MSG_MAX_CAPS)];
+		char buf[CMSG_ROOM];
 		struct cmsghdr align;
 	} ctl;
+	struct ucred cred;
 	struct wire_hdr hdr;
 	struct msghdr msg;
 	struct iovec iov[2];
@@ -139,11 +142,25 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = 2;
+	memset(&ctl, 0, sizeof(ctl));
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(cred));
+	/*
+	 * The kernel attaches credentials by itself only if SO_PASSCRED was
+	 * on when the message was sent; sending our own (which the kernel
+	 * verifies) makes them arrive whatever the socket's set-up.
+	 */
+	cred.pid = getpid();
+	cred.uid = getuid();
+	cred.gid = getgid();
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
 	if (ncaps) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * ncaps);
-		c = CMSG_FIRSTHDR(&msg);
+		msg.msg_controllen += CMSG_SPACE(sizeof(int) * ncaps);
+		c = CMSG_NXTHDR(&msg, c);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
 		c->cmsg_len = CMSG_LEN(sizeof(int) * ncaps);
@@ -239,9 +256,17 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 		ret = -E2BIG;
 		goto fail;
 	}
-	/* Every shmcap message has a header: 0 bytes is the end of stream. */
-	if (r == 0 && nfds == 0 && type == SOCK_SEQPACKET)
-		return -EPIPE;
+	/*
+	 * recvmsg() returns 0 both at the end of the stream and for an empty
+	 * datagram, which no shmcap sender makes; only a hang-up tells.
+	 */
+	if (r == 0 && nfds == 0 && type == SOCK_SEQPACKET) {
+		struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
+			return -EPIPE;
+		return -EBADMSG;
+	}
 	if (msg.msg_flags & MSG_TRUNC) {
 		ret = (size_t)r >= sizeof(hdr) ? -EMSGSIZE : -EBADMSG;
 		goto fail;

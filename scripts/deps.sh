@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Check that the tools the build and the tests need are installed, and
+# install the missing ones from Debian's packages when running as root.
+#
+# Usage: scripts/deps.sh [sanitize] [clang]
+#   (no argument)  cmake, make, a C compiler and libc headers, pkg-config,
+#                  nm/objdump (binutils)
+#   sanitize       also the ASan and UBSan runtimes: a program built with
+#                  -fsanitize=address,undefined must link
+#   clang          also clang (for make test-clang)
+#
+# Prints nothing when everything is there. As a non-root user it prints the
+# apt-get command to run and exits 1.
+set -eu
+
+want_sanitize=0
+want_clang=0
+for arg in "$@"; do
+	case $arg in
+	sanitize) want_sanitize=1 ;;
+	clang) want_clang=1 ;;
+	*)
+		echo "usage: $0 [sanitize] [clang]" >&2
+		exit 2
+		;;
+	esac
+done
+
+cc=${CC:-cc}
+missing=()
+
+need() { # need COMMAND PACKAGE...
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 || missing+=("$@")
+}
+
+# Compile and link a trivial program with the given flags.
+links() {
+	local dir ok=1
+	command -v "$cc" >/dev/null 2>&1 || return 1
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/shmcap-deps.XXXXXX")
+	printf '#include <stdio.h>\nint main(void){return 0;}\n' >"$dir/t.c"
+	"$cc" "$@" -o "$dir/t" "$dir/t.c" >/dev/null 2>&1 || ok=0
+	rm -rf "$dir"
+	[ "$ok" = 1 ]
+}
+
+need cmake cmake
+need make make
+need gcc gcc
+need pkg-config pkg-config
+need nm binutils
+need objdump binutils
+need ldd libc-bin
+if ! links; then
+	missing+=(gcc libc6-dev)
+fi
+if [ "$want_sanitize" = 1 ] &&
+	! links -fsanitize=address,undefined -fno-omit-frame-pointer; then
+	missing+=(gcc libasan8 libubsan1)
+fi
+if [ "$want_clang" = 1 ]; then
+	need clang clang
+fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# Each package once, in order.
+packages=$(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++' | tr '\n' ' ')
+packages=${packages% }
+cmd="apt-get install -y --no-install-recommends $packages"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "missing packages: $packages" >&2
+	echo "install them with:" >&2
+	echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive $cmd" >&2
+	exit 1
+fi
+
+echo "deps: installing $packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # the package list is meant to split
+apt-get install -y -qq --no-install-recommends $packages >/dev/null
+
+# Check again: a package that installed but did not help is an error.
+if [ "$want_sanitize" = 1 ] &&
+	! links -fsanitize=address,undefined -fno-omit-frame-pointer; then
+	echo "deps: -fsanitize=address,undefined still does not link" >&2
+	exit 1
+fi
+tools="cmake make gcc pkg-config nm"
+[ "$want_clang" = 1 ] && tools="$tools clang"
+for tool in $tools; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "deps: $tool still missing" >&2
+		exit 1
+	fi
+done

@@ -5,6 +5,7 @@
 #   make                build in build/ (RelWithDebInfo)
 #   make test           build and run the tests (ctest -j2)
 #   make test-sanitize  the tests with ASan and UBSan, in build-asan/
+#   make test-tsan      the tests with ThreadSanitizer, in build-tsan/
 #   make test-clang     the tests built with clang, in build-clang/
 #   make demo           run the demo (examples/demo.sh)
 #   make bench          run the benchmarks (bench/run.sh)
@@ -25,6 +26,7 @@ BUILD_TYPE ?= RelWithDebInfo
 BUILD := build
 BUILD_ASAN := build-asan
 BUILD_CLANG := build-clang
+BUILD_TSAN := build-tsan
 
 comma := ,
 # cmake --build runs make too; keep its output free of "Entering directory".
@@ -32,6 +34,7 @@ MAKEFLAGS += --no-print-directory
 CTEST_ARGS := --output-on-failure --no-tests=error -j$(JOBS)
 SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1
 FORMAT_DIRS := $(wildcard src include test examples tools bench)
 
 # $(call build_in,DIR,CMAKE-ARGS,ENV): configure DIR if it is not yet (once
@@ -44,8 +47,8 @@ define build_in
 	$(CMAKE) --build $(1) -j$(JOBS)
 endef
 
-.PHONY: all deps test test-sanitize test-clang _test-clang demo install \
-	bench format clean
+.PHONY: all deps test test-sanitize test-tsan test-clang _test-clang demo \
+	install bench format clean
 
 all: deps
 	$(call build_in,$(BUILD),-DCMAKE_BUILD_TYPE=$(BUILD_TYPE))
@@ -60,6 +63,11 @@ test-sanitize: deps
 	@bash scripts/deps.sh sanitize
 	$(call build_in,$(BUILD_ASAN),-DCMAKE_BUILD_TYPE=Debug -DSHMCAP_SANITIZE=address$(comma)undefined)
 	cd $(BUILD_ASAN) && $(SANITIZE_ENV) $(CTEST) $(CTEST_ARGS)
+
+test-tsan: deps
+	@bash scripts/deps.sh tsan
+	$(call build_in,$(BUILD_TSAN),-DCMAKE_BUILD_TYPE=Debug -DSHMCAP_SANITIZE=thread)
+	cd $(BUILD_TSAN) && $(TSAN_ENV) $(CTEST) $(CTEST_ARGS)
 
 test-clang: deps
 	@command -v clang >/dev/null 2>&1 || bash scripts/deps.sh clang || true
@@ -96,4 +104,4 @@ format: deps
 	find $(FORMAT_DIRS) -name '*.[ch]' -print0 | xargs -0 -r clang-format -i
 
 clean: deps
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN)

@@ -10,7 +10,10 @@
  * Layers (see shmcap(7) and docs/):
  *   1. region   - shareable memory: anonymous (memfd) or named (POSIX shm)
  *   2. cap      - a descriptor with a type and rights; derive, close, token
- *   3. transfer - send capabilities with data over a Unix socket
+ *   3. transfer - send capabilities with data over a Unix socket; tokens
+ *   5. sync     - semaphores, robust mutexes, conditions in shared memory;
+ *      notify   - notifiers (doorbells) with a pollable descriptor
+ * (layer 4, actors, comes later.)
  *
  * Handles are opaque pointers with getters, so bindings never mirror a C
  * struct. All descriptors the library creates are close-on-exec. No call
@@ -23,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shmcap/abi.h>
 #include <shmcap/version.h>
 
 #ifdef __cplusplus
@@ -92,11 +96,15 @@ typedef struct shmcap_cap shmcap_cap;
 
 /* Types of object a capability can name. */
 #define SHMCAP_TYPE_REGION 1
+#define SHMCAP_TYPE_NOTIFIER 2
 
 /* Rights. */
-#define SHMCAP_RIGHT_READ 0x1u  /* map and read a region */
-#define SHMCAP_RIGHT_WRITE 0x2u /* map writable, grow, seal a region */
+#define SHMCAP_RIGHT_READ 0x1u   /* map and read a region */
+#define SHMCAP_RIGHT_WRITE 0x2u  /* map writable, grow, seal a region */
+#define SHMCAP_RIGHT_SIGNAL 0x4u /* signal a notifier (advisory) */
+#define SHMCAP_RIGHT_WAIT 0x8u   /* wait on a notifier (advisory) */
 #define SHMCAP_RIGHTS_REGION (SHMCAP_RIGHT_READ | SHMCAP_RIGHT_WRITE)
+#define SHMCAP_RIGHTS_NOTIFIER (SHMCAP_RIGHT_SIGNAL | SHMCAP_RIGHT_WAIT)
 
 /* The object type of cap (SHMCAP_TYPE_*), or -EINVAL if cap is NULL. */
 SHMCAP_EXPORT int shmcap_cap_type(const shmcap_cap *cap);
@@ -327,8 +335,9 @@ SHMCAP_EXPORT int shmcap_map_off(const shmcap_map *m, const void *ptr,
  * on for the socket it reads when asked for them.
  *
  * Received capabilities are not trusted: each descriptor is checked to be
- * a region (a shmem file), and its rights are at most what the
- * descriptor's open mode allows, whatever the sender claims.
+ * of the type the message claims (a region is a shmem file, a notifier an
+ * eventfd), and a region's rights are at most what the descriptor's open
+ * mode allows, whatever the sender claims.
  */
 
 #define SHMCAP_MSG_MAX_CAPS 16
@@ -377,7 +386,7 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
  * was read), -EINVAL, -EMSGSIZE (data larger than size; the message is
  * consumed), -E2BIG (more capabilities than maxcaps, or more than
  * SHMCAP_MSG_MAX_CAPS sent), -EBADMSG (not a shmcap message, or a
- * descriptor that is not a region), -EBADF, -EPROTOTYPE, -ENOTSOCK,
+ * descriptor that is not of the type claimed), -EBADF, -EPROTOTYPE, -ENOTSOCK,
  * -EAGAIN, -EINTR, -ECONNRESET.
  */
 SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
@@ -431,7 +440,8 @@ SHMCAP_EXPORT int shmcap_issuer_fd(const shmcap_issuer *iss);
 
 /*
  * Answer the requests waiting, waiting up to timeout_ns for the first.
- * Returns the number of requests answered (granted or refused).
+ * Returns the number of datagrams handled: requests granted or refused,
+ * and malformed ones dropped unanswered.
  * Errors: -EINVAL (NULL, or the issuer has its own thread), -EINTR.
  */
 SHMCAP_EXPORT int shmcap_issuer_dispatch(shmcap_issuer *iss,
@@ -467,6 +477,181 @@ SHMCAP_EXPORT int shmcap_token_revoke(shmcap_issuer *iss, const char *token);
  */
 SHMCAP_EXPORT int shmcap_token_resolve(const char *token, int64_t timeout_ns,
 				       shmcap_cap **out);
+
+/* ------------------------------------------------------------------------
+ * Synchronisation in shared memory
+ *
+ * Semaphores (shmcap_sem), mutexes (shmcap_mutex) and condition variables
+ * (shmcap_cond) are 64-byte records that live inside a region, at any
+ * offset aligned as their C type (64 bytes avoids false sharing). Their
+ * layout is in <shmcap/abi.h>. Processes may map the region at different
+ * addresses. Any number of threads and processes may use one object at
+ * once.
+ *
+ * Waiting spins for a short while before sleeping in the kernel, because
+ * a peer that answers within microseconds is far cheaper to watch than to
+ * be woken by (see shmcap_spin_set()); a post, unlock or signal makes a
+ * system call only when a waiter is asleep.
+ *
+ * The memory is shared with peers that may be buggy or hostile: a record
+ * that does not carry its magic number and version, or holds a value out of
+ * range, gives -EBADMSG; no bit pattern makes a call crash, spin without
+ * bound, or wait past its timeout (a wait with SHMCAP_FOREVER may of course
+ * wait for ever, and so may the re-lock in shmcap_cond_wait()).
+ */
+
+/* Largest semaphore value. */
+#define SHMCAP_SEM_VALUE_MAX 0x7fffffffu
+
+/*
+ * Set how long a waiter spins before sleeping, in nanoseconds, for this
+ * process (0: sleep at once). The default is 20000 (20 us), or 0 when the
+ * process may run on one CPU only (its affinity when it first waits), or
+ * the value of the environment variable SHMCAP_SPIN_NS (a decimal number;
+ * anything else is ignored). Returns the previous value, or
+ * -EINVAL if ns is negative. Spinning pays when the peer runs on another
+ * core and answers quickly; on a single core it only delays the peer.
+ */
+SHMCAP_EXPORT int64_t shmcap_spin_set(int64_t ns);
+
+/*
+ * Initialise a semaphore with value (0 .. SHMCAP_SEM_VALUE_MAX). Only one
+ * process does this, before any other uses it.
+ * Errors: -EINVAL (NULL, misaligned, value too large).
+ */
+SHMCAP_EXPORT int shmcap_sem_init(shmcap_sem *sem, uint32_t value);
+
+/*
+ * P: take one unit, waiting up to timeout_ns for one to be posted.
+ * Signals that interrupt the sleep are absorbed (the wait goes on).
+ * Errors: -ETIMEDOUT, -EINVAL,
+ * -EBADMSG (not an initialised semaphore, or corrupt).
+ */
+SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *sem, int64_t timeout_ns);
+
+/*
+ * P without waiting: -EAGAIN if the value is 0 (or kept changing through a
+ * thousand attempts); else as shmcap_sem_wait.
+ */
+SHMCAP_EXPORT int shmcap_sem_trywait(shmcap_sem *sem);
+
+/*
+ * V: add one unit and wake one waiter if any sleeps.
+ * Errors: -EOVERFLOW (already SHMCAP_SEM_VALUE_MAX), -EINVAL, -EBADMSG,
+ * -EBUSY (the value kept changing under us: a peer scribbling on it).
+ */
+SHMCAP_EXPORT int shmcap_sem_post(shmcap_sem *sem);
+
+/* The current value (a snapshot), or -EINVAL/-EBADMSG. */
+SHMCAP_EXPORT int shmcap_sem_value(const shmcap_sem *sem);
+
+/*
+ * Initialise a mutex, unlocked. Only one process does this, before any
+ * other uses it. Errors: -EINVAL.
+ */
+SHMCAP_EXPORT int shmcap_mutex_init(shmcap_mutex *mutex);
+
+/*
+ * Lock, waiting up to timeout_ns. The holder is the calling thread.
+ *
+ * If the holder died (a thread or process that ended, even by SIGKILL,
+ * while holding it), the lock is taken over and -EOWNERDEAD is returned:
+ * the caller holds the mutex, must repair the data it protects and call
+ * shmcap_mutex_consistent(), then unlock. If it unlocks without doing so,
+ * the mutex becomes unusable and every later lock gives -ENOTRECOVERABLE.
+ * A waiter notices a dead holder within about 8 ms (usually 1-2 ms), by
+ * reading /proc/TID/stat (docs/sync.md). All processes that share a mutex
+ * must be in one pid namespace (thread ids identify holders).
+ *
+ * Errors: -EOWNERDEAD (locked, see above), -ETIMEDOUT, -EDEADLK (the
+ * caller holds it already), -ENOTRECOVERABLE, -EINVAL, -EBADMSG, -EBUSY
+ * (the lock word kept changing under us).
+ */
+SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *mutex, int64_t timeout_ns);
+
+/*
+ * Lock if free: -EBUSY if held (trylock does not check whether the holder
+ * lives; shmcap_mutex_lock does), -EDEADLK if held by the caller; else as
+ * shmcap_mutex_lock.
+ */
+SHMCAP_EXPORT int shmcap_mutex_trylock(shmcap_mutex *mutex);
+
+/*
+ * Unlock; wakes one waiter if any sleeps. Errors: -EPERM (the caller does
+ * not hold it), -EINVAL, -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_mutex_unlock(shmcap_mutex *mutex);
+
+/*
+ * Mark the state protected by a mutex consistent again after
+ * -EOWNERDEAD. Errors: -EINVAL (the caller does not hold it, or it is not
+ * in the owner-died state), -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_mutex_consistent(shmcap_mutex *mutex);
+
+/* Initialise a condition variable. Errors: -EINVAL. */
+SHMCAP_EXPORT int shmcap_cond_init(shmcap_cond *cond);
+
+/*
+ * Unlock mutex (held by the caller), wait up to timeout_ns for a signal or
+ * broadcast, then lock mutex again before returning. timeout_ns bounds the
+ * wait for a signal; the re-lock waits as long as the mutex is held by a
+ * live holder, as with pthread_cond_timedwait(). Wake-ups may be spurious
+ * (a signal handler's interruption is one): wait in a loop that tests the
+ * condition.
+ *
+ * Returns 0 or -ETIMEDOUT with the mutex held, or -EOWNERDEAD with the
+ * mutex held and its previous holder dead (see shmcap_mutex_lock()).
+ * Errors with the mutex NOT held: -ENOTRECOVERABLE, -EBADMSG and -EBUSY
+ * from the re-lock. Errors before waiting, the mutex left as it was:
+ * -EPERM (not held by the caller), -EINVAL, -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_cond_wait(shmcap_cond *cond, shmcap_mutex *mutex,
+				   int64_t timeout_ns);
+
+/* Wake one waiter. Errors: -EINVAL, -EBADMSG. */
+SHMCAP_EXPORT int shmcap_cond_signal(shmcap_cond *cond);
+
+/* Wake every waiter. Errors: -EINVAL, -EBADMSG. */
+SHMCAP_EXPORT int shmcap_cond_broadcast(shmcap_cond *cond);
+
+/* ------------------------------------------------------------------------
+ * Notifiers
+ *
+ * A notifier is a doorbell (an eventfd): signals add up until a waiter
+ * takes them all. Its descriptor (shmcap_cap_fd) is readable while signals
+ * are pending, for poll/epoll. It is a capability like a region: derive,
+ * send, token.
+ *
+ * SIGNAL and WAIT rights are advisory: the library refuses what a
+ * capability lacks, but the kernel cannot, as an eventfd has no read-only
+ * or write-only form. Anyone holding the descriptor can do both with
+ * read(2)/write(2).
+ */
+
+/*
+ * Create a notifier with SIGNAL and WAIT rights.
+ * Errors: -EINVAL, -EMFILE, -ENFILE, -ENOMEM.
+ */
+SHMCAP_EXPORT int shmcap_notifier_create(shmcap_cap **out);
+
+/*
+ * Signal. Does not block (a hostile holder that clears the descriptor's
+ * O_NONBLOCK and fills the counter within the same microsecond can make it
+ * wait for a waiter; see src/notify.c).
+ * Errors: -EINVAL (not a notifier), -EACCES (no SIGNAL right), -EBADF.
+ */
+SHMCAP_EXPORT int shmcap_notifier_signal(shmcap_cap *notifier);
+
+/*
+ * Wait up to timeout_ns for signals and take them all. Returns how many
+ * arrived since the last wait (at least 1; capped at INT_MAX; 1 per wait
+ * for a foreign eventfd made with EFD_SEMAPHORE).
+ * Errors: -ETIMEDOUT, -EINVAL, -EACCES (no WAIT right), -EBADMSG (a short
+ * read), -ENOMEM.
+ */
+SHMCAP_EXPORT int shmcap_notifier_wait(shmcap_cap *notifier,
+				       int64_t timeout_ns);
 
 #ifdef __cplusplus
 }

@@ -4,11 +4,12 @@
 # Check that the tools the build and the tests need are installed, and
 # install the missing ones from Debian's packages when running as root.
 #
-# Usage: scripts/deps.sh [sanitize] [clang]
+# Usage: scripts/deps.sh [sanitize] [tsan] [clang]
 #   (no argument)  cmake, make, a C compiler and libc headers, pkg-config,
 #                  nm/objdump (binutils)
 #   sanitize       also the ASan and UBSan runtimes: a program built with
 #                  -fsanitize=address,undefined must link
+#   tsan           also the ThreadSanitizer runtime
 #   clang          also clang (for make test-clang)
 #
 # Prints nothing when everything is there. As a non-root user it prints the
@@ -16,13 +17,15 @@
 set -eu
 
 want_sanitize=0
+want_tsan=0
 want_clang=0
 for arg in "$@"; do
 	case $arg in
 	sanitize) want_sanitize=1 ;;
+	tsan) want_tsan=1 ;;
 	clang) want_clang=1 ;;
 	*)
-		echo "usage: $0 [sanitize] [clang]" >&2
+		echo "usage: $0 [sanitize] [tsan] [clang]" >&2
 		exit 2
 		;;
 	esac
@@ -62,6 +65,9 @@ if [ "$want_sanitize" = 1 ] &&
 	! links -fsanitize=address,undefined -fno-omit-frame-pointer; then
 	missing+=(gcc libasan8 libubsan1)
 fi
+if [ "$want_tsan" = 1 ] && ! links -fsanitize=thread; then
+	missing+=(gcc libtsan2)
+fi
 if [ "$want_clang" = 1 ]; then
 	need clang clang
 fi
@@ -90,6 +96,10 @@ apt-get install -y -qq --no-install-recommends $packages >/dev/null
 if [ "$want_sanitize" = 1 ] &&
 	! links -fsanitize=address,undefined -fno-omit-frame-pointer; then
 	echo "deps: -fsanitize=address,undefined still does not link" >&2
+	exit 1
+fi
+if [ "$want_tsan" = 1 ] && ! links -fsanitize=thread; then
+	echo "deps: -fsanitize=thread still does not link" >&2
 	exit 1
 fi
 tools="cmake make gcc pkg-config nm"

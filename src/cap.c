@@ -87,6 +87,20 @@ bad:
 	return -EBADMSG;
 }
 
+int shmcap__cap_adopt(int fd, uint32_t type, uint32_t claimed_rights,
+		      shmcap_cap **out)
+{
+	switch (type) {
+	case SHMCAP_TYPE_REGION:
+		return shmcap__region_adopt(fd, claimed_rights, out);
+	case SHMCAP_TYPE_NOTIFIER:
+		return shmcap__notifier_adopt(fd, claimed_rights, out);
+	default:
+		close(fd);
+		return -EBADMSG;
+	}
+}
+
 int shmcap__random(void *buf, size_t len)
 {
 	unsigned char *p = buf;
@@ -125,7 +139,8 @@ SHMCAP_EXPORT int shmcap_cap_derive(const shmcap_cap *cap, unsigned int rights,
 {
 	int fd;
 
-	if (!cap || !out || !rights || (rights & ~SHMCAP_RIGHTS_REGION))
+	if (!cap || !out || !rights ||
+	    (rights & ~(SHMCAP_RIGHTS_REGION | SHMCAP_RIGHTS_NOTIFIER)))
 		return -EINVAL;
 	if (rights & ~cap->rights)
 		return -EPERM;

@@ -23,6 +23,7 @@
 	X(EACCES, "permission denied")                                       \
 	X(EFAULT, "bad address")                                             \
 	X(EBUSY, "resource busy")                                            \
+	X(EDEADLK, "deadlock: the caller holds it already")                  \
 	X(EEXIST, "already exists")                                          \
 	X(EINVAL, "invalid argument")                                        \
 	X(ENFILE, "too many open files in system")                           \

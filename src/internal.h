@@ -43,6 +43,19 @@ int shmcap__cap_new(int fd, uint32_t type, uint32_t rights, shmcap_cap **out);
  */
 int shmcap__region_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
 
+/*
+ * Turn a descriptor received from an untrusted peer into a notifier
+ * capability (an eventfd), taking ownership of fd (closed on failure).
+ */
+int shmcap__notifier_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
+
+/*
+ * Adopt a received descriptor as a capability of the given type, by the
+ * type's rules above; -EBADMSG for an unknown type.
+ */
+int shmcap__cap_adopt(int fd, uint32_t type, uint32_t claimed_rights,
+		      shmcap_cap **out);
+
 /* A new O_RDONLY, close-on-exec descriptor for the file behind fd. */
 int shmcap__reopen_rdonly(int fd);
 

@@ -661,15 +661,14 @@ static int resolve_wait(int sock, const struct token *t,
 				close(fds[k]);
 			continue;
 		}
-		if (rp.status < 0 || nfds != 1 ||
-		    rp.type != SHMCAP_TYPE_REGION) {
+		if (rp.status < 0 || nfds != 1) {
 			for (k = 0; k < nfds; k++)
 				close(fds[k]);
 			if (rp.status < 0 && rp.status > -4096)
 				return rp.status;
 			return -EBADMSG;
 		}
-		return shmcap__region_adopt(fds[0], rp.rights, out);
+		return shmcap__cap_adopt(fds[0], rp.type, rp.rights, out);
 	}
 }
 

@@ -25,7 +25,7 @@
  *
  * Implementation notes: the receiver trusts nothing. It checks the header
  * against what arrived, the descriptor count against ncaps, every
- * descriptor's kind and open mode (shmcap__region_adopt), and closes every
+ * descriptor's kind and open mode (shmcap__cap_adopt), and closes every
  * received descriptor on any error, so a hostile sender cannot make it
  * leak descriptors.
  */
@@ -283,14 +283,8 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 		goto fail;
 	}
 	for (i = 0; i < nfds; i++) {
-		if (hdr.caps[i].type != SHMCAP_TYPE_REGION) {
-			ret = -EBADMSG;
-			goto fail;
-		}
-	}
-	for (i = 0; i < nfds; i++) {
-		ret = shmcap__region_adopt(fds[i], hdr.caps[i].rights,
-					   &caps[i]);
+		ret = shmcap__cap_adopt(fds[i], hdr.caps[i].type,
+					hdr.caps[i].rights, &caps[i]);
 		if (ret < 0) {
 			/* fds[i] is closed; undo caps[0..i), close the rest. */
 			close_all(fds + i + 1, nfds - i - 1);

@@ -256,14 +256,16 @@ static void test_derive_read(void)
 	/* Bad rights. */
 	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHT_WRITE, &out), -EINVAL);
 	CHECK_ERR(shmcap_cap_derive(rw, 0, &out), -EINVAL);
-	CHECK_ERR(shmcap_cap_derive(rw, 0x4, &out), -EINVAL);
-	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHTS_REGION | 0x4, &out),
+	CHECK_ERR(shmcap_cap_derive(rw, 0x100, &out), -EINVAL);
+	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHTS_REGION | 0x100, &out),
 		  -EINVAL);
+	/* A right of another type of object is not held by a region. */
+	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHT_SIGNAL, &out), -EPERM);
 	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHT_READ | 0x80000000u, &out),
 		  -EINVAL);
 	CHECK_ERR(shmcap_cap_derive(rw, ~0u, &out), -EINVAL);
 	CHECK_ERR(shmcap_cap_derive(ro, 0, &out), -EINVAL);
-	CHECK_ERR(shmcap_cap_derive(ro, 0x4, &out), -EINVAL);
+	CHECK_ERR(shmcap_cap_derive(ro, 0x100, &out), -EINVAL);
 	CHECK_ERR(shmcap_cap_derive(rw, SHMCAP_RIGHT_READ, NULL), -EINVAL);
 	CHECK_ERR(shmcap_cap_derive(NULL, SHMCAP_RIGHT_READ, &out), -EINVAL);
 

@@ -386,8 +386,9 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
  * was read), -EINVAL, -EMSGSIZE (data larger than size; the message is
  * consumed), -E2BIG (more capabilities than maxcaps, or more than
  * SHMCAP_MSG_MAX_CAPS sent), -EBADMSG (not a shmcap message, or a
- * descriptor that is not of the type claimed), -EBADF, -EPROTOTYPE, -ENOTSOCK,
- * -EAGAIN, -EINTR, -ECONNRESET.
+ * descriptor that is not of the type claimed), -EACCES/-ENOENT/-EMFILE
+ * (re-opening a region read-only failed: see shmcap_cap_derive()), -EBADF,
+ * -EPROTOTYPE, -ENOTSOCK, -EAGAIN, -EINTR, -ECONNRESET.
  */
 SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 			      size_t *ncaps, void *buf, size_t size,
@@ -602,8 +603,9 @@ SHMCAP_EXPORT int shmcap_cond_init(shmcap_cond *cond);
  *
  * Returns 0 or -ETIMEDOUT with the mutex held, or -EOWNERDEAD with the
  * mutex held and its previous holder dead (see shmcap_mutex_lock()).
- * Errors with the mutex NOT held: -ENOTRECOVERABLE, -EBADMSG and -EBUSY
- * from the re-lock. Errors before waiting, the mutex left as it was:
+ * Errors with the mutex NOT held: -ENOTRECOVERABLE, -EBADMSG, -EBUSY and
+ * -EDEADLK (a peer wrote the caller's own id into the lock) from the
+ * re-lock. Errors before waiting, the mutex left as it was:
  * -EPERM (not held by the caller), -EINVAL, -EBADMSG.
  */
 SHMCAP_EXPORT int shmcap_cond_wait(shmcap_cond *cond, shmcap_mutex *mutex,
@@ -648,7 +650,7 @@ SHMCAP_EXPORT int shmcap_notifier_signal(shmcap_cap *notifier);
  * arrived since the last wait (at least 1; capped at INT_MAX; 1 per wait
  * for a foreign eventfd made with EFD_SEMAPHORE).
  * Errors: -ETIMEDOUT, -EINVAL, -EACCES (no WAIT right), -EBADMSG (a short
- * read), -ENOMEM.
+ * read), -EBADF, -ENOMEM.
  */
 SHMCAP_EXPORT int shmcap_notifier_wait(shmcap_cap *notifier,
 				       int64_t timeout_ns);

@@ -87,6 +87,8 @@ SHMCAP_EXPORT int shmcap_notifier_signal(shmcap_cap *n)
 	ret = poll(&p, 1, 0);
 	if (ret < 0)
 		return shmcap__neg_errno();
+	if (p.revents & POLLNVAL)
+		return -EBADF;
 	if (ret == 0 || !(p.revents & POLLOUT))
 		return 0; /* the counter is full: already ringing */
 	do

@@ -83,9 +83,10 @@ static int64_t spin_budget(void)
 		    CPU_COUNT(&cpus) == 1)
 			ns = 0;
 		if (env && *env) {
-			ns = strtoll(env, &end, 10);
-			if (*end || ns < 0)
-				ns = SPIN_DEFAULT_NS; /* not a number: ignore it */
+			int64_t v = strtoll(env, &end, 10);
+
+			if (!*end && v >= 0) /* anything else is ignored */
+				ns = v;
 		}
 		__atomic_store_n(&spin_ns, ns, ORDER_RELAXED);
 	}

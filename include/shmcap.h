@@ -506,12 +506,12 @@ SHMCAP_EXPORT int shmcap_token_resolve(const char *token, int64_t timeout_ns,
 
 /*
  * Set how long a waiter spins before sleeping, in nanoseconds, for this
- * process (0: sleep at once). The default is 20000 (20 us), or 0 when the
- * process may run on one CPU only (its affinity when it first waits), or
- * the value of the environment variable SHMCAP_SPIN_NS (a decimal number;
- * anything else is ignored). Returns the previous value, or
- * -EINVAL if ns is negative. Spinning pays when the peer runs on another
- * core and answers quickly; on a single core it only delays the peer.
+ * process (0: sleep at once). The default is 50000 (50 us; 0 when only one
+ * CPU is online), or the value of the environment variable SHMCAP_SPIN_NS
+ * (a decimal number; anything else is ignored). Returns the previous value,
+ * or -EINVAL if ns is negative. After its first microsecond a spinning
+ * waiter yields the CPU between looks, so a peer that shares its core still
+ * runs; the budget is what an idle waiter burns before it sleeps.
  */
 SHMCAP_EXPORT int64_t shmcap_spin_set(int64_t ns);
 

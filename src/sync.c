@@ -46,7 +46,7 @@
 #include "atomic.h"
 
 /* How long a waiter spins before sleeping; see shmcap_spin_set(). */
-#define SPIN_DEFAULT_NS 20000
+#define SPIN_DEFAULT_NS 50000
 #define SPIN_UNSET INT64_MIN
 static int64_t spin_ns = SPIN_UNSET;
 
@@ -73,14 +73,12 @@ static int64_t spin_budget(void)
 	const char *env;
 
 	if (ns == SPIN_UNSET) {
-		cpu_set_t cpus;
 		char *end;
 
 		env = getenv("SHMCAP_SPIN_NS");
 		ns = SPIN_DEFAULT_NS;
-		/* On one CPU the peer cannot run while we spin: never spin. */
-		if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
-		    CPU_COUNT(&cpus) == 1)
+		/* With one CPU online nobody can answer while we spin. */
+		if (sysconf(_SC_NPROCESSORS_ONLN) == 1)
 			ns = 0;
 		if (env && *env) {
 			int64_t v = strtoll(env, &end, 10);
@@ -108,24 +106,41 @@ SHMCAP_EXPORT int64_t shmcap_spin_set(int64_t ns)
  * deadline. Returns 1 once the word differs, 0 when the budget is spent.
  * The acquire load pairs with the release (or stronger) store of whoever
  * changes the word.
+ *
+ * The first SPIN_PAUSE_NS only pause between looks: a peer on another core
+ * answers within a cache-line round trip. After that, every look is
+ * followed by sched_yield(): if the peer shares our core (pinned there, or
+ * placed there by the scheduler), spinning would only keep it from
+ * running, and yielding hands it the core at once; with nobody else to
+ * run, the call returns within a fraction of a microsecond.
  */
+#define SPIN_PAUSE_NS 1000
+
 static int spin_while32(const uint32_t *word, uint32_t val, int64_t deadline)
 {
-	int64_t budget = spin_budget(), end;
+	int64_t budget = spin_budget(), start, now, end;
+	int yielding = 0;
 	unsigned int i;
 
 	if (budget == 0)
 		return 0;
-	end = shmcap__now_ns() + budget;
-	if (end > deadline)
-		end = deadline;
+	start = shmcap__now_ns();
+	end = budget > deadline - start ? deadline : start + budget;
 	for (i = 1;; i++) {
 		if (load32(word, ORDER_ACQUIRE) != val)
 			return 1;
-		cpu_relax();
-		/* Reading the clock (vDSO, ~20 ns) every 64 pauses. */
-		if ((i & 63) == 0 && shmcap__now_ns() >= end)
+		if (yielding) {
+			sched_yield();
+		} else {
+			cpu_relax();
+			/* Reading the clock (vDSO, ~20 ns) every 32 looks. */
+			if (i & 31)
+				continue;
+		}
+		now = shmcap__now_ns();
+		if (now >= end)
 			return 0;
+		yielding = now - start >= SPIN_PAUSE_NS;
 	}
 }
 

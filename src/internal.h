@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +57,34 @@ int shmcap__notifier_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
  */
 int shmcap__cap_adopt(int fd, uint32_t type, uint32_t claimed_rights,
 		      shmcap_cap **out);
+
+/*
+ * What one recvmsg() brought besides its bytes: the descriptors (at most
+ * SHMCAP_MSG_MAX_CAPS; any beyond were closed and `excess` set), the
+ * sender's credentials if the kernel gave them, its address, msg_flags.
+ */
+struct shmcap__msg_in {
+	int fds[SHMCAP_MSG_MAX_CAPS];
+	size_t nfds;
+	int excess;
+	int have_cred;
+	int32_t pid;
+	uint32_t uid, gid;
+	int msg_flags;
+	socklen_t fromlen;
+	struct sockaddr_un from;
+};
+
+/*
+ * Receive one message into iov[0..iovlen) with recvmsg(flags |
+ * MSG_CMSG_CLOEXEC), collecting descriptors and credentials into *in.
+ * Returns the byte count or -errno; on success the caller owns in->fds.
+ */
+ssize_t shmcap__recv_msg(int sock, struct iovec *iov, int iovlen, int flags,
+			 struct shmcap__msg_in *in);
+
+/* Close the n descriptors at fds. */
+void shmcap__close_fds(const int *fds, size_t n);
 
 /* A new O_RDONLY, close-on-exec descriptor for the file behind fd. */
 int shmcap__reopen_rdonly(int fd);

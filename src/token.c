@@ -275,56 +275,29 @@ static int decide(shmcap_issuer *iss, const struct req *rq, uint32_t uid,
 static int serve_one(shmcap_issuer *iss)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) +
-			 CMSG_SPACE(sizeof(int) * SHMCAP_MSG_MAX_CAPS)];
+		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
-	} in, out;
-	struct sockaddr_un from;
-	struct ucred cred;
+	} out;
+	struct shmcap__msg_in in;
 	struct msghdr msg;
 	struct cmsghdr *c;
 	struct iovec iov;
 	struct req rq;
 	struct rep rp;
 	ssize_t r, remove;
-	socklen_t fromlen;
-	int have_cred = 0, fd;
+	int fd;
 
-	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = &rq;
 	iov.iov_len = sizeof(rq);
-	msg.msg_name = &from;
-	msg.msg_namelen = sizeof(from);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = in.buf;
-	msg.msg_controllen = sizeof(in.buf);
-	r = recvmsg(iss->sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	r = shmcap__recv_msg(iss->sock, &iov, 1, MSG_DONTWAIT, &in);
 	if (r < 0)
-		return errno == EAGAIN ? 0 : shmcap__neg_errno();
-	fromlen = msg.msg_namelen;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET)
-			continue;
-		if (c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(cred))) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-			have_cred = 1;
-		} else if (c->cmsg_type == SCM_RIGHTS) {
-			/* Requests carry no descriptors: close any sent. */
-			size_t k, n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			for (k = 0; k < n; k++) {
-				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int),
-				       sizeof(int));
-				close(fd);
-			}
-		}
-	}
+		return r == -EAGAIN ? 0 : (int)r;
+	/* Requests carry no descriptors: close any sent. */
+	shmcap__close_fds(in.fds, in.nfds);
 	/* Unanswerable: malformed, or from an unbound (nameless) socket. */
-	if ((size_t)r != sizeof(rq) || (msg.msg_flags & MSG_TRUNC) ||
+	if ((size_t)r != sizeof(rq) || (in.msg_flags & MSG_TRUNC) ||
 	    rq.magic != REQ_MAGIC || rq.version != TOK_VERSION ||
-	    !have_cred || fromlen <= sizeof(sa_family_t))
+	    !in.have_cred || in.fromlen <= sizeof(sa_family_t))
 		return 1;
 
 	memset(&rp, 0, sizeof(rp));
@@ -332,13 +305,13 @@ static int serve_one(shmcap_issuer *iss)
 	rp.version = TOK_VERSION;
 	rp.nonce = rq.nonce;
 	pthread_mutex_lock(&iss->lock);
-	rp.status = decide(iss, &rq, (uint32_t)cred.uid, &rp, &fd, &remove);
+	rp.status = decide(iss, &rq, in.uid, &rp, &fd, &remove);
 
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = &rp;
 	iov.iov_len = sizeof(rp);
-	msg.msg_name = &from;
-	msg.msg_namelen = fromlen;
+	msg.msg_name = &in.from;
+	msg.msg_namelen = in.fromlen;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	if (fd >= 0) {
@@ -589,21 +562,12 @@ static int resolve_wait(int sock, const struct token *t,
 			const struct sockaddr_un *want, socklen_t wantlen,
 			uint64_t nonce, int64_t deadline, shmcap_cap **out)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred)) +
-			 CMSG_SPACE(sizeof(int) * SHMCAP_MSG_MAX_CAPS)];
-		struct cmsghdr align;
-	} ctl;
-	int fds[SHMCAP_MSG_MAX_CAPS], have_cred, fd, r;
-	struct sockaddr_un from;
 	struct pollfd p = { .fd = sock, .events = POLLIN };
-	struct ucred cred;
-	struct msghdr msg;
-	struct cmsghdr *c;
+	struct shmcap__msg_in in;
 	struct iovec iov;
 	struct rep rp;
-	size_t nfds, k, n;
 	ssize_t got;
+	int r;
 
 	for (;;) {
 		r = poll(&p, 1, shmcap__poll_ms(deadline));
@@ -611,64 +575,31 @@ static int resolve_wait(int sock, const struct token *t,
 			return shmcap__neg_errno();
 		if (r == 0)
 			return -ETIMEDOUT;
-		memset(&msg, 0, sizeof(msg));
 		iov.iov_base = &rp;
 		iov.iov_len = sizeof(rp);
-		msg.msg_name = &from;
-		msg.msg_namelen = sizeof(from);
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		got = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (got < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return shmcap__neg_errno();
-		}
-		nfds = 0;
-		have_cred = 0;
-		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET)
-				continue;
-			if (c->cmsg_type == SCM_CREDENTIALS &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(cred))) {
-				memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-				have_cred = 1;
-			} else if (c->cmsg_type == SCM_RIGHTS) {
-				n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				for (k = 0; k < n; k++) {
-					memcpy(&fd,
-					       CMSG_DATA(c) + k * sizeof(int),
-					       sizeof(int));
-					if (nfds < SHMCAP_MSG_MAX_CAPS)
-						fds[nfds++] = fd;
-					else
-						close(fd);
-				}
-			}
-		}
+		got = shmcap__recv_msg(sock, &iov, 1, MSG_DONTWAIT, &in);
+		if (got == -EAGAIN || got == -EINTR)
+			continue;
+		if (got < 0)
+			return (int)got;
 		/*
 		 * Anyone may send to our autobound address; only the
 		 * issuer's own reply to this request counts.
 		 */
-		if (msg.msg_namelen != wantlen ||
-		    memcmp(&from, want, wantlen) != 0 || !have_cred ||
-		    (uint32_t)cred.uid != t->uid || (size_t)got != sizeof(rp) ||
-		    rp.magic != REP_MAGIC || rp.version != TOK_VERSION ||
-		    rp.nonce != nonce) {
-			for (k = 0; k < nfds; k++)
-				close(fds[k]);
+		if (in.fromlen != wantlen || memcmp(&in.from, want, wantlen) ||
+		    !in.have_cred || in.uid != t->uid ||
+		    (size_t)got != sizeof(rp) || rp.magic != REP_MAGIC ||
+		    rp.version != TOK_VERSION || rp.nonce != nonce) {
+			shmcap__close_fds(in.fds, in.nfds);
 			continue;
 		}
-		if (rp.status < 0 || nfds != 1) {
-			for (k = 0; k < nfds; k++)
-				close(fds[k]);
+		if (rp.status < 0 || in.nfds != 1) {
+			shmcap__close_fds(in.fds, in.nfds);
 			if (rp.status < 0 && rp.status > -4096)
 				return rp.status;
 			return -EBADMSG;
 		}
-		return shmcap__cap_adopt(fds[0], rp.type, rp.rights, out);
+		return shmcap__cap_adopt(in.fds[0], rp.type, rp.rights, out);
 	}
 }
 

@@ -176,8 +176,7 @@ SHMCAP_EXPORT int shmcap_send(int sock, shmcap_cap *const *caps, size_t ncaps,
 	return 0;
 }
 
-/* Close the n descriptors at fds. */
-static void close_all(const int *fds, size_t n)
+void shmcap__close_fds(const int *fds, size_t n)
 {
 	size_t i;
 
@@ -185,21 +184,70 @@ static void close_all(const int *fds, size_t n)
 		close(fds[i]);
 }
 
-SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
-			      size_t *ncaps, void *buf, size_t size,
-			      shmcap_peer *peer, unsigned int flags)
+ssize_t shmcap__recv_msg(int sock, struct iovec *iov, int iovlen, int flags,
+			 struct shmcap__msg_in *in)
 {
 	union {
 		char buf[CMSG_ROOM];
 		struct cmsghdr align;
 	} ctl;
-	int fds[SHMCAP_MSG_MAX_CAPS], on = 1, excess = 0, type, ret;
-	struct ucred cred = { 0, (uid_t)-1, (gid_t)-1 };
-	size_t nfds = 0, i, n, got;
-	struct wire_hdr hdr;
+	struct ucred cred;
 	struct msghdr msg;
-	struct iovec iov[2];
 	struct cmsghdr *c;
+	size_t i, n;
+	ssize_t r;
+	int fd;
+
+	memset(in, 0, sizeof(*in));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_name = &in->from;
+	msg.msg_namelen = sizeof(in->from);
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)iovlen;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	r = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+	if (r < 0)
+		return shmcap__neg_errno();
+	in->fromlen = msg.msg_namelen;
+	in->msg_flags = msg.msg_flags;
+	/* Collect every descriptor, so that the caller can close them. */
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < n; i++) {
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+				if (in->nfds < SHMCAP_MSG_MAX_CAPS) {
+					in->fds[in->nfds++] = fd;
+				} else {
+					close(fd);
+					in->excess = 1;
+				}
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(cred))) {
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			in->have_cred = 1;
+			in->pid = (int32_t)cred.pid;
+			in->uid = (uint32_t)cred.uid;
+			in->gid = (uint32_t)cred.gid;
+		}
+	}
+	return r;
+}
+
+SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
+			      size_t *ncaps, void *buf, size_t size,
+			      shmcap_peer *peer, unsigned int flags)
+{
+	struct shmcap__msg_in in;
+	struct wire_hdr hdr;
+	struct iovec iov[2];
+	int on = 1, type, ret;
+	size_t i, got;
 	ssize_t r;
 
 	if ((maxcaps && !caps) || !ncaps || (size && !buf) ||
@@ -217,41 +265,12 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = buf;
 	iov[1].iov_len = size;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = 2;
-	msg.msg_control = ctl.buf;
-	msg.msg_controllen = sizeof(ctl.buf);
-	r = recvmsg(sock, &msg,
-		    MSG_CMSG_CLOEXEC |
-			    (flags & SHMCAP_MSG_DONTWAIT ? MSG_DONTWAIT : 0));
+	r = shmcap__recv_msg(sock, iov, 2,
+			     flags & SHMCAP_MSG_DONTWAIT ? MSG_DONTWAIT : 0,
+			     &in);
 	if (r < 0)
-		return shmcap__neg_errno();
-
-	/* Collect every descriptor first, so that errors can close them. */
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET)
-			continue;
-		if (c->cmsg_type == SCM_RIGHTS) {
-			const unsigned char *d = CMSG_DATA(c);
-			int fd;
-
-			n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (i = 0; i < n; i++) {
-				memcpy(&fd, d + i * sizeof(int), sizeof(int));
-				if (nfds < SHMCAP_MSG_MAX_CAPS) {
-					fds[nfds++] = fd;
-				} else {
-					close(fd);
-					excess = 1;
-				}
-			}
-		} else if (c->cmsg_type == SCM_CREDENTIALS &&
-			   c->cmsg_len >= CMSG_LEN(sizeof(cred))) {
-			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-		}
-	}
-	if ((msg.msg_flags & MSG_CTRUNC) || excess) {
+		return (int)r;
+	if ((in.msg_flags & MSG_CTRUNC) || in.excess) {
 		/* More descriptors than a message may carry: none is kept. */
 		ret = -E2BIG;
 		goto fail;
@@ -260,34 +279,34 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 	 * recvmsg() returns 0 both at the end of the stream and for an empty
 	 * datagram, which no shmcap sender makes; only a hang-up tells.
 	 */
-	if (r == 0 && nfds == 0 && type == SOCK_SEQPACKET) {
+	if (r == 0 && in.nfds == 0 && type == SOCK_SEQPACKET) {
 		struct pollfd p = { .fd = sock, .events = POLLRDHUP };
 
 		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
 			return -EPIPE;
 		return -EBADMSG;
 	}
-	if (msg.msg_flags & MSG_TRUNC) {
+	if (in.msg_flags & MSG_TRUNC) {
 		ret = (size_t)r >= sizeof(hdr) ? -EMSGSIZE : -EBADMSG;
 		goto fail;
 	}
 	got = (size_t)r;
 	if (got < sizeof(hdr) || hdr.magic != WIRE_MAGIC ||
-	    hdr.version != WIRE_VERSION || hdr.ncaps != nfds ||
+	    hdr.version != WIRE_VERSION || hdr.ncaps != in.nfds ||
 	    hdr.len != got - sizeof(hdr)) {
 		ret = -EBADMSG;
 		goto fail;
 	}
-	if (nfds > maxcaps) {
+	if (in.nfds > maxcaps) {
 		ret = -E2BIG;
 		goto fail;
 	}
-	for (i = 0; i < nfds; i++) {
-		ret = shmcap__cap_adopt(fds[i], hdr.caps[i].type,
+	for (i = 0; i < in.nfds; i++) {
+		ret = shmcap__cap_adopt(in.fds[i], hdr.caps[i].type,
 					hdr.caps[i].rights, &caps[i]);
 		if (ret < 0) {
 			/* fds[i] is closed; undo caps[0..i), close the rest. */
-			close_all(fds + i + 1, nfds - i - 1);
+			shmcap__close_fds(in.fds + i + 1, in.nfds - i - 1);
 			while (i-- > 0) {
 				shmcap_cap_close(caps[i]);
 				caps[i] = NULL;
@@ -295,15 +314,15 @@ SHMCAP_EXPORT int shmcap_recv(int sock, shmcap_cap **caps, size_t maxcaps,
 			return ret;
 		}
 	}
-	*ncaps = nfds;
+	*ncaps = in.nfds;
 	if (peer) {
-		peer->pid = (int32_t)cred.pid;
-		peer->uid = (uint32_t)cred.uid;
-		peer->gid = (uint32_t)cred.gid;
+		peer->pid = in.have_cred ? in.pid : 0;
+		peer->uid = in.have_cred ? in.uid : UINT32_MAX;
+		peer->gid = in.have_cred ? in.gid : UINT32_MAX;
 	}
 	return (int)hdr.len;
 
 fail:
-	close_all(fds, nfds);
+	shmcap__close_fds(in.fds, in.nfds);
 	return ret;
 }

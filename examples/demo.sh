@@ -23,5 +23,9 @@ step "token_pass: a capability passed as text through argv" \
 	"The parent issues a one-shot token; a new program resolves it by asking the issuer, which checks a 128-bit key and the caller's uid, then maps the region."
 "$bin/token_pass"
 
+step "robust_mutex: semaphores and a mutex inside the shared memory" \
+	"Two processes play ping-pong with semaphores that live in a region (waiters watch the shared word briefly before sleeping, so a round trip costs a cache-line exchange, not two kernel wake-ups). Then the child is killed with SIGKILL while it holds a mutex: the parent's next lock returns EOWNERDEAD instead of deadlocking."
+"$bin/robust_mutex"
+
 printf '\nNamed regions in /dev/shm now: %s (the examples use anonymous ones only)\n' \
 	"$(ls /dev/shm 2>/dev/null | grep -c '^shmcap\.' || true)"

@@ -16,3 +16,10 @@ set_tests_properties(example_token_pass PROPERTIES
   PASS_REGULAR_EXPRESSION
   "rights READ; region says \"passed by token\".*again: EKEYREVOKED.*parent: done"
   FAIL_REGULAR_EXPRESSION "token_pass:")
+
+add_test(NAME example_robust_mutex COMMAND robust_mutex)
+set_tests_properties(example_robust_mutex PROPERTIES
+  TIMEOUT 60
+  PASS_REGULAR_EXPRESSION
+  "semaphore round trips.*killed the child while it held the mutex \\(a=1, b=0\\).*returned EOWNERDEAD.*repaired \\(a=1, b=1\\).*next lock returned OK"
+  FAIL_REGULAR_EXPRESSION "robust_mutex:")

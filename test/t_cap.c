@@ -21,28 +21,13 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define NOBODY 65534
 
 static uint64_t page;
 
 static const char pattern[] = "capability test pattern";
-
-static uint64_t region_size(const shmcap_cap *cap)
-{
-	uint64_t size = 0;
-
-	CHECK_OK(shmcap_region_size(cap, &size));
-	return size;
-}
-
-static int acc_mode(const shmcap_cap *cap)
-{
-	int fl = fcntl(shmcap_cap_fd(cap), F_GETFL);
-
-	CHECK(fl >= 0);
-	return fl & O_ACCMODE;
-}
 
 /*
  * The number of lines of /proc/PID/maps (pid 0: this process) naming
@@ -126,13 +111,6 @@ static void drop_to_nobody(void)
 	CHECK_EQ(geteuid(), NOBODY);
 }
 
-/* A forked child's end: _exit, as a leak checker cannot run after setuid. */
-__attribute__((noreturn)) static void child_pass(void)
-{
-	fflush(NULL);
-	_exit(T_EXIT_PASS);
-}
-
 /*
  * What the kernel refuses on the descriptor of a READ capability, whatever
  * its holder does with it. Called in the parent and in a child.
@@ -143,7 +121,7 @@ static void check_fd_read_only(const shmcap_cap *ro, uint64_t size)
 	unsigned char *p, *q;
 
 	CHECK(fd >= 0);
-	CHECK_EQ(acc_mode(ro), O_RDONLY);
+	CHECK_EQ(t_accmode(ro), O_RDONLY);
 
 	/* No writable shared mapping, at any offset. */
 	errno = 0;
@@ -184,7 +162,7 @@ static void check_fd_read_only(const shmcap_cap *ro, uint64_t size)
 	CHECK_EQ(ftruncate(fd, (off_t)(size + page)), -1);
 	CHECK_EQ(ftruncate(fd, 0), -1);
 	CHECK_EQ(fallocate(fd, 0, 0, (off_t)(size + page)), -1);
-	CHECK_EQ(region_size(ro), size);
+	CHECK_EQ(t_region_size(ro), size);
 
 	/* No seals: a reader cannot even deny writers. */
 	seals = fcntl(fd, F_GET_SEALS);
@@ -215,7 +193,7 @@ static void check_cap_read_only(shmcap_cap *ro, uint64_t size)
 	CHECK_ERR(shmcap_region_seal(ro), -EACCES);
 	CHECK_ERR(shmcap_cap_derive(ro, SHMCAP_RIGHTS_REGION, &out), -EPERM);
 	CHECK_ERR(shmcap_cap_derive(ro, SHMCAP_RIGHT_WRITE, &out), -EPERM);
-	CHECK_EQ(region_size(ro), size);
+	CHECK_EQ(t_region_size(ro), size);
 
 	CHECK_OK(shmcap_region_map(ro, 0, 0, NULL, SHMCAP_MAP_READ, &m));
 	CHECK_EQ(shmcap_map_size(m), size);
@@ -233,7 +211,7 @@ static void test_derive_read(void)
 	CHECK_OK(shmcap_region_create(size, SHMCAP_REGION_RESIZABLE, &rw));
 	CHECK_OK(shmcap_region_map(rw, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
 	memcpy(shmcap_map_addr(m), pattern, sizeof(pattern));
-	CHECK_EQ(acc_mode(rw), O_RDWR);
+	CHECK_EQ(t_accmode(rw), O_RDWR);
 
 	CHECK_OK(shmcap_cap_derive(rw, SHMCAP_RIGHT_READ, &ro));
 	CHECK_EQ(shmcap_cap_type(ro), SHMCAP_TYPE_REGION);
@@ -247,7 +225,7 @@ static void test_derive_read(void)
 	/* From a READ capability: READ again, nothing more. */
 	CHECK_OK(shmcap_cap_derive(ro, SHMCAP_RIGHT_READ, &ro2));
 	CHECK_EQ(shmcap_cap_rights(ro2), SHMCAP_RIGHT_READ);
-	CHECK_EQ(acc_mode(ro2), O_RDONLY);
+	CHECK_EQ(t_accmode(ro2), O_RDONLY);
 	CHECK_NE(shmcap_cap_fd(ro2), shmcap_cap_fd(ro));
 	CHECK(fcntl(shmcap_cap_fd(ro2), F_GETFD) & FD_CLOEXEC);
 	check_cap_read_only(ro2, size);
@@ -271,7 +249,7 @@ static void test_derive_read(void)
 
 	/* The WRITE holder still grows it; the reader sees the size. */
 	CHECK_OK(shmcap_region_grow(rw, 3 * page));
-	CHECK_EQ(region_size(ro), 3 * page);
+	CHECK_EQ(t_region_size(ro), 3 * page);
 
 	shmcap_map_unmap(m);
 	shmcap_cap_close(ro);
@@ -293,12 +271,12 @@ static void test_derive_rw(void)
 	CHECK_EQ(shmcap_cap_type(rw), SHMCAP_TYPE_REGION);
 	CHECK_EQ(shmcap_cap_rights(rw), SHMCAP_RIGHTS_REGION);
 	CHECK_NE(shmcap_cap_fd(rw), shmcap_cap_fd(src));
-	CHECK_EQ(acc_mode(rw), O_RDWR);
+	CHECK_EQ(t_accmode(rw), O_RDWR);
 	CHECK(fcntl(shmcap_cap_fd(rw), F_GETFD) & FD_CLOEXEC);
 
 	/* Independent: the source goes, the derived one keeps working. */
 	shmcap_cap_close(src);
-	CHECK_EQ(region_size(rw), page);
+	CHECK_EQ(t_region_size(rw), page);
 	CHECK_EQ(shmcap_region_flags(rw), SHMCAP_REGION_GROWABLE);
 	CHECK_OK(shmcap_region_grow(rw, 2 * page));
 	CHECK_OK(shmcap_region_map(rw, 0, 0, NULL, SHMCAP_MAP_WRITE, &m2));
@@ -415,7 +393,7 @@ static void test_proc_reopen(void)
 		CHECK(fd >= 0);
 		close(fd);
 		CHECK_OK(shmcap_cap_derive(rw, SHMCAP_RIGHT_READ, &der));
-		CHECK_EQ(acc_mode(der), O_RDONLY);
+		CHECK_EQ(t_accmode(der), O_RDONLY);
 		CHECK_OK(shmcap_region_map(der, 0, 0, NULL, SHMCAP_MAP_READ,
 					   &m));
 		CHECK_STR_EQ((const char *)shmcap_map_addr(m), pattern);
@@ -425,7 +403,7 @@ static void test_proc_reopen(void)
 		/* And the kernel still refuses every write to the READ one. */
 		check_fd_read_only(ro, 2 * page);
 		check_cap_read_only(ro, 2 * page);
-		child_pass();
+		t_child_pass();
 	}
 	status = t_wait_child(pid, 30);
 	CHECK_CHILD_OK(status);
@@ -459,14 +437,14 @@ static void test_child_read_cap(void)
 		check_cap_read_only(ro, size);
 		check_fd_read_only(ro, size);
 		shmcap_cap_close(ro);
-		child_pass();
+		t_child_pass();
 	}
 	status = t_wait_child(pid, 30);
 	CHECK_CHILD_OK(status);
 
 	/* Nothing changed. */
 	CHECK_STR_EQ((const char *)shmcap_map_addr(m), pattern);
-	CHECK_EQ(region_size(rw), size);
+	CHECK_EQ(t_region_size(rw), size);
 	CHECK_EQ(shmcap_region_flags(rw), SHMCAP_REGION_GROWABLE);
 
 	shmcap_map_unmap(m);

@@ -31,6 +31,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define SEC ((int64_t)1000000000)
 #define MSEC ((int64_t)1000000)
@@ -64,70 +65,16 @@ struct shared {
 };
 
 static uint64_t page;
-static uint64_t rng_state;
 
 /* ------------------------------------------------------------------------
  * Helpers
  */
 
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static unsigned long scaled(unsigned long dflt)
-{
-	const char *env = getenv("SHMCAP_TEST_SCALE");
-	char *end;
-	double f = 1.0;
-
-	if (env && *env) {
-		f = strtod(env, &end);
-		if (*end || !(f > 0))
-			FAIL("SHMCAP_TEST_SCALE=\"%s\" is not a positive "
-			     "number",
-			     env);
-	}
-	f *= (double)dflt;
-	return f < 1 ? 1 : (unsigned long)f;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / SEC), (long)(ns % SEC) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static uint32_t load32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void store32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
 static struct shared *shared_new(shmcap_cap **region, shmcap_map **map)
 {
 	struct shared *sh;
 
-	CHECK_OK(shmcap_region_create(page, 0, region));
-	CHECK_OK(shmcap_region_map(*region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	sh = shmcap_map_addr(*map);
+	sh = t_region_new(page, region, map);
 	CHECK_OK(shmcap_mutex_init(&sh->m));
 	CHECK_OK(shmcap_cond_init(&sh->not_empty));
 	CHECK_OK(shmcap_cond_init(&sh->not_full));
@@ -135,52 +82,6 @@ static struct shared *shared_new(shmcap_cap **region, shmcap_map **map)
 	CHECK_OK(shmcap_sem_init(&sh->done, 0));
 	CHECK_OK(shmcap_sem_init(&sh->go, 0));
 	return sh;
-}
-
-static void shared_free(shmcap_cap *region, shmcap_map *map)
-{
-	shmcap_map_unmap(map);
-	shmcap_cap_close(region);
-}
-
-/* In a child: map again at another address, then drop the inherited map. */
-static struct shared *remap(shmcap_cap *region, shmcap_map **map)
-{
-	shmcap_map *old = *map;
-
-	CHECK_OK(shmcap_region_map(region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	CHECK(shmcap_map_addr(*map) != shmcap_map_addr(old));
-	shmcap_map_unmap(old);
-	return shmcap_map_addr(*map);
-}
-
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-__attribute__((noreturn)) static void child_exit(shmcap_cap *region,
-						 shmcap_map *map)
-{
-	shared_free(region, map);
-	fflush(NULL);
-	_exit(T_EXIT_PASS);
-}
-
-static void reap_ok(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	CHECK_CHILD_OK(st);
 }
 
 static void lock(shmcap_mutex *m)
@@ -193,67 +94,15 @@ static void unlock(shmcap_mutex *m)
 	CHECK_ERR(shmcap_mutex_unlock(m), 0);
 }
 
-static long proc_syscall(pid_t pid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/syscall", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return (buf[0] >= '0' && buf[0] <= '9') ? strtol(buf, NULL, 10) : -1;
-}
-
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
-/* Wait until pid sleeps in FUTEX_WAIT; the bound only avoids a hang. */
-static void wait_asleep(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < 200000; i++) {
-		if (proc_state(pid) == 'S' && proc_syscall(pid) == SYS_futex)
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("child %ld ended instead of sleeping", (long)pid);
-		sleep_ns(50000);
-	}
-	FAIL("child %ld never went to sleep in the kernel", (long)pid);
-}
-
 /* Wait until *word reaches v; the bound only avoids a hang. */
 static void wait_value(const uint32_t *word, uint32_t v)
 {
 	int i;
 
-	for (i = 0; load32(word) != v; i++) {
+	for (i = 0; t_load32(word) != v; i++) {
 		if (i > 1000000)
-			FAIL("value %u never became %u", load32(word), v);
-		sleep_ns(20000);
+			FAIL("value %u never became %u", t_load32(word), v);
+		t_sleep_ns(20000);
 	}
 }
 
@@ -303,17 +152,17 @@ static void test_basic(void)
 
 	/* Held by another process: -EPERM, and still the other's. */
 	{
-		pid_t pid = fork_child();
+		pid_t pid = t_fork_child(CHILD_TIMEOUT);
 		uint64_t owner;
 
 		if (pid == 0) {
-			struct shared *s = remap(region, &map);
+			struct shared *s = t_remap(region, &map);
 
 			lock(&s->m);
 			CHECK_ERR(shmcap_sem_post(&s->done), 0);
 			CHECK_ERR(shmcap_sem_wait(&s->go, SHMCAP_FOREVER), 0);
 			unlock(&s->m);
-			child_exit(region, map);
+			t_child_exit(region, map);
 		}
 		CHECK_ERR(shmcap_sem_wait(&sh->done, SHMCAP_FOREVER), 0);
 		owner = sh->m.owner;
@@ -323,9 +172,9 @@ static void test_basic(void)
 		CHECK_EQ(sh->m.owner, owner);
 		CHECK_EQ(c->waiters, 0);
 		CHECK_ERR(shmcap_sem_post(&sh->go), 0);
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 	}
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 static void test_bad_input(void)
@@ -373,7 +222,7 @@ static void test_bad_input(void)
 		CHECK_ERR(shmcap_mutex_trylock(&sh->m), -EDEADLK);
 	}
 	unlock(&sh->m);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /*
@@ -454,7 +303,7 @@ static void test_corrupt(void)
 		int valid, ret;
 
 		for (j = 0; j < sizeof(*c) / 4; j++)
-			w[j] = (uint32_t)rnd();
+			w[j] = (uint32_t)t_rnd();
 		if (k % 3) {
 			c->magic = SHMCAP_COND_MAGIC;
 			c->version = SHMCAP_SYNC_VERSION;
@@ -468,7 +317,7 @@ static void test_corrupt(void)
 		CHECK_ERR(shmcap_cond_broadcast(c), valid ? 0 : -EBADMSG);
 	}
 	unlock(&sh->m);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -547,28 +396,29 @@ static void test_bounded_buffer(unsigned long n, unsigned int nprod,
 	shmcap_map *map;
 	struct shared *sh = shared_new(&region, &map);
 	uint64_t want_sum = (uint64_t)n * (n + 1) / 2 * nprod;
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 	pid_t pids[4];
 	unsigned int k;
 
 	for (k = 0; k < nprod + ncons; k++) {
-		pids[k] = fork_child();
+		pids[k] = t_fork_child(CHILD_TIMEOUT);
 		if (pids[k] == 0) {
-			struct shared *s = remap(region, &map);
+			struct shared *s = t_remap(region, &map);
 
 			if (k < nprod)
 				produce(s, n, k, nprod);
 			else
 				consume(s, k - nprod, nprod, ncons);
-			child_exit(region, map);
+			t_child_exit(region, map);
 		}
 	}
 	for (k = 0; k < nprod + ncons; k++)
-		reap_ok(pids[k]);
+		t_reap_ok(pids[k], CHILD_TIMEOUT);
 	printf("bounded buffer: %u producers x %lu items, %u consumers took "
 	       "%llu + %llu, in %.3f s\n",
 	       nprod, n, ncons, (unsigned long long)sh->taken[0],
-	       (unsigned long long)sh->taken[1], (double)(now_ns() - t0) / 1e9);
+	       (unsigned long long)sh->taken[1],
+	       (double)(t_now_ns() - t0) / 1e9);
 	CHECK_EQ(sh->taken[0] + sh->taken[1], (uint64_t)n * nprod);
 	CHECK_EQ(sh->sum[0] + sh->sum[1], want_sum);
 	CHECK_EQ(sh->head, (uint64_t)n * nprod);
@@ -578,7 +428,7 @@ static void test_bounded_buffer(unsigned long n, unsigned int nprod,
 	CHECK_EQ(sh->not_empty.waiters, 0);
 	CHECK_EQ(sh->not_full.waiters, 0);
 	CHECK_EQ(sh->m.owner, 0);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /*
@@ -595,9 +445,9 @@ static void test_wake_all(int broadcast)
 	int k, round, exited = 0;
 
 	for (k = 0; k < 3; k++) {
-		pids[k] = fork_child();
+		pids[k] = t_fork_child(CHILD_TIMEOUT);
 		if (pids[k] == 0) {
-			struct shared *s = remap(region, &map);
+			struct shared *s = t_remap(region, &map);
 			int ret;
 
 			lock(&s->m);
@@ -613,13 +463,13 @@ static void test_wake_all(int broadcast)
 				s->tickets--;
 			s->woken++;
 			unlock(&s->m);
-			child_exit(region, map);
+			t_child_exit(region, map);
 		}
 	}
 	wait_value(&sh->ready, 3);
 	for (k = 0; k < 3; k++)
-		wait_asleep(pids[k]);
-	CHECK_EQ(load32(&sh->c3.waiters), 3);
+		t_wait_asleep(pids[k]);
+	CHECK_EQ(t_load32(&sh->c3.waiters), 3);
 
 	if (broadcast) {
 		lock(&sh->m);
@@ -627,7 +477,7 @@ static void test_wake_all(int broadcast)
 		CHECK_ERR(shmcap_cond_broadcast(&sh->c3), 0);
 		unlock(&sh->m);
 		for (k = 0; k < 3; k++)
-			reap_ok(pids[k]);
+			t_reap_ok(pids[k], CHILD_TIMEOUT);
 	} else {
 		for (round = 1; round <= 3; round++) {
 			int i;
@@ -654,7 +504,7 @@ static void test_wake_all(int broadcast)
 					     "not exit",
 					     round);
 				if (r <= 0)
-					sleep_ns(20000);
+					t_sleep_ns(20000);
 			}
 			lock(&sh->m);
 			CHECK_EQ(sh->tickets, 0);
@@ -667,7 +517,7 @@ static void test_wake_all(int broadcast)
 	CHECK_EQ(sh->woken, 3);
 	CHECK_EQ(sh->timeouts, 0);
 	CHECK_EQ(sh->c3.waiters, 0);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /*
@@ -684,15 +534,15 @@ static void test_owner_dies(void)
 	int st;
 
 	sh->result = 1;
-	waiter = fork_child();
+	waiter = t_fork_child(CHILD_TIMEOUT);
 	if (waiter == 0) {
-		struct shared *s = remap(region, &map);
+		struct shared *s = t_remap(region, &map);
 		int ret;
 
 		lock(&s->m);
-		store32(&s->ready, 1);
+		t_store32(&s->ready, 1);
 		ret = shmcap_cond_wait(&s->c3, &s->m, 60 * SEC);
-		store32((uint32_t *)&s->result, (uint32_t)ret);
+		t_store32((uint32_t *)&s->result, (uint32_t)ret);
 		if (ret == -EOWNERDEAD) {
 			CHECK_EQ((uint32_t)s->m.owner & OWNER_TID_MASK,
 				 gettid());
@@ -700,18 +550,18 @@ static void test_owner_dies(void)
 			CHECK_ERR(shmcap_mutex_consistent(&s->m), 0);
 			unlock(&s->m);
 		}
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	wait_value(&sh->ready, 1);
-	wait_asleep(waiter);
-	CHECK_EQ(load32(&sh->c3.waiters), 1);
+	t_wait_asleep(waiter);
+	CHECK_EQ(t_load32(&sh->c3.waiters), 1);
 
-	holder = fork_child();
+	holder = t_fork_child(CHILD_TIMEOUT);
 	if (holder == 0) {
-		struct shared *s = remap(region, &map);
+		struct shared *s = t_remap(region, &map);
 
 		lock(&s->m);
-		store32(&s->ready, 2);
+		t_store32(&s->ready, 2);
 		for (;;)
 			pause();
 	}
@@ -721,12 +571,12 @@ static void test_owner_dies(void)
 	st = t_wait_child(holder, CHILD_TIMEOUT);
 	CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	CHECK_ERR(shmcap_cond_signal(&sh->c3), 0);
-	reap_ok(waiter);
+	t_reap_ok(waiter, CHILD_TIMEOUT);
 	CHECK_ERR(sh->result, -EOWNERDEAD);
 	CHECK_EQ(sh->m.owner, 0);
 	CHECK_EQ(sh->m.state, 0);
 	CHECK_EQ(sh->c3.waiters, 0);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /*
@@ -744,45 +594,45 @@ static void test_relock_fails(int corrupt)
 	pid_t waiter, holder;
 
 	sh->result = 1;
-	waiter = fork_child();
+	waiter = t_fork_child(CHILD_TIMEOUT);
 	if (waiter == 0) {
-		struct shared *s = remap(region, &map);
+		struct shared *s = t_remap(region, &map);
 		int ret;
 
 		lock(&s->m);
-		store32(&s->ready, 1);
+		t_store32(&s->ready, 1);
 		ret = shmcap_cond_wait(&s->c3, &s->m, 60 * SEC);
-		store32((uint32_t *)&s->result, (uint32_t)ret);
+		t_store32((uint32_t *)&s->result, (uint32_t)ret);
 		if (ret == want)
 			CHECK((uint32_t)s->m.owner != (uint32_t)gettid());
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	wait_value(&sh->ready, 1);
-	wait_asleep(waiter);
-	CHECK_EQ(load32(&sh->c3.waiters), 1);
+	t_wait_asleep(waiter);
+	CHECK_EQ(t_load32(&sh->c3.waiters), 1);
 
 	if (corrupt) {
 		sh->m.magic ^= 0x100;
 	} else {
-		holder = fork_child();
+		holder = t_fork_child(CHILD_TIMEOUT);
 		if (holder == 0) {
-			struct shared *s = remap(region, &map);
+			struct shared *s = t_remap(region, &map);
 
 			lock(&s->m);
 			fflush(NULL);
 			_exit(T_EXIT_PASS); /* holding it */
 		}
-		reap_ok(holder);
+		t_reap_ok(holder, CHILD_TIMEOUT);
 		CHECK_ERR(shmcap_mutex_lock(&sh->m, 10 * SEC), -EOWNERDEAD);
 		CHECK_ERR(shmcap_mutex_unlock(&sh->m), 0); /* not repaired */
 		CHECK_EQ(sh->m.state, 2);
 	}
 	CHECK_ERR(shmcap_cond_signal(&sh->c3), 0);
-	reap_ok(waiter);
+	t_reap_ok(waiter, CHILD_TIMEOUT);
 	CHECK_ERR(sh->result, want);
 	CHECK_EQ(sh->m.owner, 0);
 	CHECK_EQ(sh->c3.waiters, 0);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 int main(int argc, char **argv)
@@ -802,13 +652,12 @@ int main(int argc, char **argv)
 			return T_EXIT_FAIL;
 		}
 	} else {
-		items = scaled(100000);
+		items = t_scaled(100000);
 	}
 	page = (uint64_t)sysconf(_SC_PAGESIZE);
-	rng_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
-	if (!rng_state)
-		rng_state = 1;
-	printf("seed %llu, %lu items\n", (unsigned long long)rng_state, items);
+	t_rng_seed();
+	printf("seed %llu, %lu items\n", (unsigned long long)t_rng_state,
+	       items);
 
 	fds = t_count_fds();
 	CHECK(fds > 0);

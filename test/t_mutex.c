@@ -35,6 +35,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define SEC ((int64_t)1000000000)
 #define MSEC ((int64_t)1000000)
@@ -68,135 +69,21 @@ struct shared {
 };
 
 static uint64_t page;
-static uint64_t rng_state;
 
 /* ------------------------------------------------------------------------
  * Helpers
  */
 
-static uint64_t rnd(void)
-{
-	/* xorshift64*: reproducible from the seed printed at start. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static unsigned long scaled(unsigned long dflt)
-{
-	const char *env = getenv("SHMCAP_TEST_SCALE");
-	char *end;
-	double f = 1.0;
-
-	if (env && *env) {
-		f = strtod(env, &end);
-		if (*end || !(f > 0))
-			FAIL("SHMCAP_TEST_SCALE=\"%s\" is not a positive "
-			     "number",
-			     env);
-	}
-	f *= (double)dflt;
-	return f < 1 ? 1 : (unsigned long)f;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / SEC), (long)(ns % SEC) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static uint32_t load32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void store32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
-static uint64_t load64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void store64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
 static struct shared *shared_new(shmcap_cap **region, shmcap_map **map)
 {
 	struct shared *sh;
 
-	CHECK_OK(shmcap_region_create(page, 0, region));
-	CHECK_OK(shmcap_region_map(*region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	sh = shmcap_map_addr(*map);
+	sh = t_region_new(page, region, map);
 	CHECK_OK(shmcap_mutex_init(&sh->m));
 	CHECK_OK(shmcap_mutex_init(&sh->m2));
 	CHECK_OK(shmcap_sem_init(&sh->go, 0));
 	CHECK_OK(shmcap_sem_init(&sh->done, 0));
 	return sh;
-}
-
-static void shared_free(shmcap_cap *region, shmcap_map *map)
-{
-	shmcap_map_unmap(map);
-	shmcap_cap_close(region);
-}
-
-/*
- * In a child: map the region again while the inherited mapping is still
- * in place, so the new one is at another address, then drop the old one.
- */
-static struct shared *remap(shmcap_cap *region, shmcap_map **map)
-{
-	shmcap_map *old = *map;
-
-	CHECK_OK(shmcap_region_map(region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	CHECK(shmcap_map_addr(*map) != shmcap_map_addr(old));
-	shmcap_map_unmap(old);
-	return shmcap_map_addr(*map);
-}
-
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-__attribute__((noreturn)) static void child_exit(shmcap_cap *region,
-						 shmcap_map *map)
-{
-	shared_free(region, map);
-	fflush(NULL);
-	_exit(T_EXIT_PASS);
-}
-
-static void reap_ok(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	CHECK_CHILD_OK(st);
 }
 
 static void reap_killed(pid_t pid)
@@ -262,24 +149,6 @@ static uint64_t self_owner(void)
 	       ((uint32_t)gettid() & OWNER_TID_MASK);
 }
 
-static long proc_syscall(pid_t tid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/syscall", (long)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return (buf[0] >= '0' && buf[0] <= '9') ? strtol(buf, NULL, 10) : -1;
-}
-
 /* Whether thread tid sleeps in the futex system call now. */
 static int in_futex(pid_t tid)
 {
@@ -289,7 +158,7 @@ static int in_futex(pid_t tid)
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)tid);
 	if (read_stat(path, &state, &start) < 0)
 		return 0;
-	return state == 'S' && proc_syscall(tid) == SYS_futex;
+	return state == 'S' && t_proc_syscall(tid) == SYS_futex;
 }
 
 /* Wait until tid sleeps in the kernel; the bound only avoids a hang. */
@@ -300,7 +169,7 @@ static void wait_asleep(pid_t tid)
 	for (i = 0; i < 200000; i++) {
 		if (in_futex(tid))
 			return;
-		sleep_ns(50000);
+		t_sleep_ns(50000);
 	}
 	FAIL("thread %ld never went to sleep in the kernel", (long)tid);
 }
@@ -310,20 +179,20 @@ static void wait_flag(const uint32_t *flag, uint32_t v)
 {
 	int i;
 
-	for (i = 0; load32(flag) != v; i++) {
+	for (i = 0; t_load32(flag) != v; i++) {
 		if (i > 2000000)
 			FAIL("flag never became %u", v);
 		if (i > 1000)
-			sleep_ns(10000);
+			t_sleep_ns(10000);
 	}
 }
 
 /* Busy for about ns nanoseconds (finer than any sleep). */
 static void busy_ns(int64_t ns)
 {
-	int64_t end = now_ns() + ns;
+	int64_t end = t_now_ns() + ns;
 
-	while (now_ns() < end)
+	while (t_now_ns() < end)
 		;
 }
 
@@ -389,7 +258,7 @@ static void test_basic(void)
 		CHECK_ERR(shmcap_mutex_unlock(m), 0);
 		CHECK_ERR(shmcap_mutex_unlock(m8), 0);
 	}
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 static void test_bad_input(void)
@@ -431,7 +300,7 @@ static void test_bad_input(void)
 	CHECK_ERR(shmcap_mutex_lock(m, SHMCAP_FOREVER), -EBADMSG);
 	CHECK_OK(shmcap_cond_init((shmcap_cond *)m));
 	CHECK_ERR(shmcap_mutex_trylock(m), -EBADMSG);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -453,35 +322,35 @@ static void test_two_processes(void)
 	int round;
 	pid_t pid;
 
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		CHECK_ERR(shmcap_mutex_lock(&c->m, SHMCAP_FOREVER), 0);
-		store64(&c->owner, self_owner());
+		t_store64(&c->owner, self_owner());
 		post(&c->done);
 		take(&c->go);
 		CHECK_ERR(shmcap_mutex_unlock(&c->m), 0);
 		post(&c->done);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	take(&sh->done);
-	held = load64(&sh->owner);
+	held = t_load64(&sh->owner);
 	CHECK_EQ((uint32_t)held & OWNER_TID_MASK, pid);
-	CHECK_EQ(load64(&m->owner), held);
+	CHECK_EQ(t_load64(&m->owner), held);
 	CHECK_ERR(shmcap_mutex_trylock(m), -EBUSY);
 	CHECK_ERR(shmcap_mutex_lock(m, 0), -ETIMEDOUT);
 	CHECK_ERR(shmcap_mutex_lock(m, 20 * MSEC), -ETIMEDOUT);
 	CHECK_ERR(shmcap_mutex_unlock(m), -EPERM);
 	CHECK_ERR(shmcap_mutex_consistent(m), -EINVAL);
 	/* Still the child's, now marked as waited for. */
-	CHECK_EQ(load64(&m->owner) & ~(uint64_t)OWNER_WAITERS, held);
+	CHECK_EQ(t_load64(&m->owner) & ~(uint64_t)OWNER_WAITERS, held);
 	CHECK_EQ(m->state, STATE_CONSISTENT);
 	post(&sh->go);
 	take(&sh->done);
 	CHECK_ERR(shmcap_mutex_lock(m, SHMCAP_FOREVER), 0);
 	CHECK_ERR(shmcap_mutex_unlock(m), 0);
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 
 	/* The waiter sleeps in the kernel when the holder unlocks. */
 	for (round = 0; round < 6; round++) {
@@ -489,28 +358,28 @@ static void test_two_processes(void)
 
 		CHECK_ERR(shmcap_mutex_lock(m, SHMCAP_FOREVER), 0);
 		sh->result = 1;
-		pid = fork_child();
+		pid = t_fork_child(CHILD_TIMEOUT);
 		if (pid == 0) {
-			struct shared *c = remap(region, &map);
+			struct shared *c = t_remap(region, &map);
 			int ret;
 
 			if (round >= 4)
 				shmcap_spin_set(0);
 			ret = shmcap_mutex_lock(&c->m, timeout);
-			store32((uint32_t *)&c->result, (uint32_t)ret);
+			t_store32((uint32_t *)&c->result, (uint32_t)ret);
 			if (ret == 0)
 				CHECK_ERR(shmcap_mutex_unlock(&c->m), 0);
-			child_exit(region, map);
+			t_child_exit(region, map);
 		}
 		wait_asleep(pid);
-		CHECK(load64(&m->owner) & OWNER_WAITERS);
-		sleep_ns(5 * MSEC);
+		CHECK(t_load64(&m->owner) & OWNER_WAITERS);
+		t_sleep_ns(5 * MSEC);
 		CHECK_ERR(shmcap_mutex_unlock(m), 0);
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 		CHECK_ERR(sh->result, 0);
 		CHECK_EQ(m->owner, 0);
 	}
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -536,7 +405,7 @@ static void *excl_thread(void *p)
 
 	/* All four threads start together, so that they contend. */
 	__atomic_fetch_add(&sh->arrived, 1, __ATOMIC_SEQ_CST);
-	while (!load32(&sh->start))
+	while (!t_load32(&sh->start))
 		sched_yield();
 	for (i = 0; i < arg->k; i++) {
 		if (i % 16 == 0) {
@@ -585,7 +454,7 @@ static void run_excl_threads(struct shared *sh, unsigned long k, int starter)
 	}
 	if (starter) {
 		wait_flag(&sh->arrived, 4);
-		store32(&sh->start, 1);
+		t_store32(&sh->start, 1);
 	}
 	for (t = 0; t < 2; t++) {
 		CHECK_EQ(pthread_join(args[t].thread, NULL), 0);
@@ -601,28 +470,29 @@ static void test_exclusion(unsigned long k)
 	shmcap_cap *region;
 	shmcap_map *map;
 	struct shared *sh = shared_new(&region, &map);
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 	pid_t pid;
 
 	sh->counter = 0;
 	sh->arrived = sh->start = 0;
 	sh->busy = 0;
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		run_excl_threads(c, k, 0);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	run_excl_threads(sh, k, 1);
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	printf("exclusion: 2 processes x 2 threads x %lu increments in "
 	       "%.3f s (%llu trylocks found it held)\n",
-	       k, (double)(now_ns() - t0) / 1e9, (unsigned long long)sh->busy);
+	       k, (double)(t_now_ns() - t0) / 1e9,
+	       (unsigned long long)sh->busy);
 	CHECK_EQ(sh->counter, 4 * (uint64_t)k);
 	CHECK_EQ(sh->m.owner, 0);
 	CHECK_EQ(sh->m.state, STATE_CONSISTENT);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -643,7 +513,7 @@ static void *holder_loop(void *p)
 			;
 		*b = *b + 1;
 		CHECK_ERR(shmcap_mutex_unlock(&c->m), 0);
-		store32(&c->ready, 1);
+		t_store32(&c->ready, 1);
 		for (spin = 0; spin < 20; spin++)
 			;
 	}
@@ -687,7 +557,7 @@ static int recover(struct shared *sh, pid_t pid, int killed)
 	if (pid && killed)
 		reap_killed(pid);
 	else if (pid)
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_ERR(shmcap_mutex_unlock(&sh->m), 0);
 	return dead;
 }
@@ -705,17 +575,17 @@ static void test_robust(unsigned long rounds)
 	shmcap_map *map;
 	struct shared *sh = shared_new(&region, &map);
 	unsigned long r, dead[4] = { 0 }, runs[4] = { 0 };
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 
 	sh->a = sh->b = 0;
 	for (r = 0; r < rounds; r++) {
-		int mode = (int)(rnd() % 4), before_reap = (int)(r & 1), ret;
+		int mode = (int)(t_rnd() % 4), before_reap = (int)(r & 1), ret;
 		pid_t pid;
 
-		store32(&sh->ready, 0);
-		pid = fork_child();
+		t_store32(&sh->ready, 0);
+		pid = t_fork_child(CHILD_TIMEOUT);
 		if (pid == 0) {
-			struct shared *c = remap(region, &map);
+			struct shared *c = t_remap(region, &map);
 
 			if (mode == 3) {
 				/* Exit holding it, the fields torn. */
@@ -723,7 +593,7 @@ static void test_robust(unsigned long rounds)
 							    SHMCAP_FOREVER),
 					  0);
 				c->a++;
-				store32(&c->ready, 1);
+				t_store32(&c->ready, 1);
 				fflush(NULL);
 				_exit(T_EXIT_PASS);
 			}
@@ -744,7 +614,7 @@ static void test_robust(unsigned long rounds)
 			/* It holds the lock: exited, or about to. */
 			wait_flag(&sh->ready, 1);
 			if (!before_reap)
-				reap_ok(pid);
+				t_reap_ok(pid, CHILD_TIMEOUT);
 			ret = recover(sh, before_reap ? pid : 0, 0);
 			if (!ret)
 				FAIL("a process exited holding the mutex, and "
@@ -754,7 +624,7 @@ static void test_robust(unsigned long rounds)
 		}
 		/* Let it run a random while: 0 to 300 us. */
 		wait_flag(&sh->ready, 1);
-		busy_ns((int64_t)(rnd() % 300000));
+		busy_ns((int64_t)(t_rnd() % 300000));
 		CHECK_EQ(kill(pid, SIGKILL), 0);
 		if (!before_reap)
 			reap_killed(pid);
@@ -764,7 +634,7 @@ static void test_robust(unsigned long rounds)
 	printf("robust: %lu rounds in %.3f s; EOWNERDEAD in %lu of %lu kills "
 	       "(main thread), %lu of %lu kills (second thread), %lu of %lu "
 	       "exits holding\n",
-	       rounds, (double)(now_ns() - t0) / 1e9, dead[0] + dead[1],
+	       rounds, (double)(t_now_ns() - t0) / 1e9, dead[0] + dead[1],
 	       runs[0] + runs[1], dead[2], runs[2], dead[3], runs[3]);
 	CHECK_EQ(dead[3], runs[3]);
 
@@ -774,22 +644,22 @@ static void test_robust(unsigned long rounds)
 	CHECK_ERR(shmcap_mutex_unlock(&sh->m), 0);
 	CHECK_EQ(sh->m.owner, 0);
 	CHECK_EQ(sh->m.state, STATE_CONSISTENT);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* A child that locks the mutex and exits holding it. */
 static void die_holding(shmcap_cap *region, shmcap_map *map)
 {
-	pid_t pid = fork_child();
+	pid_t pid = t_fork_child(CHILD_TIMEOUT);
 
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		CHECK_ERR(shmcap_mutex_lock(&c->m, SHMCAP_FOREVER), 0);
 		fflush(NULL);
 		_exit(T_EXIT_PASS);
 	}
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 }
 
 /*
@@ -823,17 +693,17 @@ static void test_owner_died_protocol(void)
 	 */
 	die_holding(region, map);
 	CHECK_ERR(shmcap_mutex_lock(m, 5 * SEC), -EOWNERDEAD);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		CHECK_ERR(shmcap_mutex_consistent(&c->m), -EINVAL);
 		CHECK_ERR(shmcap_mutex_unlock(&c->m), -EPERM);
 		CHECK_ERR(shmcap_mutex_trylock(&c->m), -EBUSY);
 		CHECK_ERR(shmcap_mutex_lock(&c->m, 10 * MSEC), -ETIMEDOUT);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_EQ(m->state, STATE_OWNER_DIED);
 
 	/* Unlocked without consistent: not recoverable, for everyone. */
@@ -846,23 +716,23 @@ static void test_owner_died_protocol(void)
 	CHECK_EQ(m->owner, 0);
 	CHECK_ERR(shmcap_mutex_unlock(m), -EPERM);
 	CHECK_ERR(shmcap_mutex_consistent(m), -EINVAL);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		CHECK_ERR(shmcap_mutex_lock(&c->m, 10 * MSEC),
 			  -ENOTRECOVERABLE);
 		CHECK_ERR(shmcap_mutex_trylock(&c->m), -ENOTRECOVERABLE);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_EQ(m->owner, 0);
 
 	/* Initialised again: usable. */
 	CHECK_OK(shmcap_mutex_init(m));
 	CHECK_ERR(shmcap_mutex_lock(m, 0), 0);
 	CHECK_ERR(shmcap_mutex_unlock(m), 0);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -925,7 +795,7 @@ static void test_thread_exit(void)
 	arg.wait_for = gettid();
 	CHECK_EQ(pthread_create(&t, NULL, exit_holding, &arg), 0);
 	take(&sh->done);
-	store32(&arg.locking, 1);
+	t_store32(&arg.locking, 1);
 	CHECK_ERR(shmcap_mutex_lock(&sh->m, SHMCAP_FOREVER), -EOWNERDEAD);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_ERR(arg.ret, 0);
@@ -936,9 +806,9 @@ static void test_thread_exit(void)
 	 * A thread of another process that lives on: the thread's death
 	 * counts, not the process's.
 	 */
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		memset(&arg, 0, sizeof(arg));
 		arg.m = &c->m;
@@ -947,15 +817,15 @@ static void test_thread_exit(void)
 		CHECK_EQ(pthread_join(t, NULL), 0);
 		CHECK_ERR(arg.ret, 0);
 		take(&c->go);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	take(&sh->done);
 	CHECK_ERR(shmcap_mutex_lock(&sh->m, 5 * SEC), -EOWNERDEAD);
 	CHECK_ERR(shmcap_mutex_consistent(&sh->m), 0);
 	CHECK_ERR(shmcap_mutex_unlock(&sh->m), 0);
 	post(&sh->go);
-	reap_ok(pid);
-	shared_free(region, map);
+	t_reap_ok(pid, CHILD_TIMEOUT);
+	t_region_free(region, map);
 }
 
 /* ------------------------------------------------------------------------
@@ -1012,24 +882,24 @@ static void test_corrupt(void)
 	CHECK_ERR(shmcap_mutex_consistent(m), -EBADMSG);
 
 	/* A live holder elsewhere, whose owner word we can copy. */
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 
 		CHECK_ERR(shmcap_mutex_lock(&c->m2, SHMCAP_FOREVER), 0);
 		post(&c->done);
 		take(&c->go);
 		CHECK_ERR(shmcap_mutex_unlock(&c->m2), 0);
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	take(&sh->done);
-	live = load64(&sh->m2.owner);
+	live = t_load64(&sh->m2.owner);
 	CHECK_EQ((uint32_t)live & OWNER_TID_MASK, pid);
 
 	for (k = 0; k < 1000; k++) {
 		enum pattern p;
-		uint32_t state = states[rnd() % 6];
-		uint64_t owner = rnd();
+		uint32_t state = states[t_rnd() % 6];
+		uint64_t owner = t_rnd();
 		size_t j;
 		int expect = 1; /* 1: no single expected result */
 
@@ -1040,17 +910,17 @@ static void test_corrupt(void)
 		else if (k % 50 == 3)
 			p = P_SELF;
 		else
-			p = (enum pattern)(rnd() % 4);
+			p = (enum pattern)(t_rnd() % 4);
 		if (k % 10 == 9)
 			p = P_BAD_HEADER;
 		if (state == 0 && k % 6 == 5)
-			state = (uint32_t)rnd();
+			state = (uint32_t)t_rnd();
 		tally[p]++;
 
 		CHECK_OK(shmcap_mutex_init(m));
 		for (j = 0; j < sizeof(m->reserved) / sizeof(m->reserved[0]);
 		     j++)
-			m->reserved[j] = (uint32_t)rnd();
+			m->reserved[j] = (uint32_t)t_rnd();
 		switch (p) {
 		case P_RANDOM:
 			/* Unless the random tid exists and its start time
@@ -1101,10 +971,10 @@ static void test_corrupt(void)
 			expect = -ETIMEDOUT;
 			break;
 		case P_BAD_HEADER:
-			if (rnd() & 1)
-				m->magic = (uint32_t)rnd();
+			if (t_rnd() & 1)
+				m->magic = (uint32_t)t_rnd();
 			else
-				m->version = (uint16_t)(rnd() | 2);
+				m->version = (uint16_t)(t_rnd() | 2);
 			if (m->magic == SHMCAP_MUTEX_MAGIC)
 				m->magic ^= 4;
 			expect = -EBADMSG;
@@ -1157,13 +1027,13 @@ static void test_corrupt(void)
 		}
 	}
 	post(&sh->go);
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	printf("corrupt: %lu random, %lu tid 0, %lu stale self, %lu free, "
 	       "%lu self, %lu live, %lu bit 30, %lu bad header\n",
 	       tally[P_RANDOM], tally[P_ZERO_TID], tally[P_SELF_STALE],
 	       tally[P_FREE], tally[P_SELF], tally[P_LIVE], tally[P_SELF_BIT30],
 	       tally[P_BAD_HEADER]);
-	shared_free(region, map);
+	t_region_free(region, map);
 }
 
 int main(int argc, char **argv)
@@ -1182,13 +1052,11 @@ int main(int argc, char **argv)
 			return T_EXIT_FAIL;
 		}
 	} else {
-		rounds = scaled(1000);
+		rounds = t_scaled(1000);
 	}
 	page = (uint64_t)sysconf(_SC_PAGESIZE);
-	rng_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
-	if (!rng_state)
-		rng_state = 1;
-	printf("seed %llu, %lu rounds\n", (unsigned long long)rng_state,
+	t_rng_seed();
+	printf("seed %llu, %lu rounds\n", (unsigned long long)t_rng_state,
 	       rounds);
 
 	fds = t_count_fds();

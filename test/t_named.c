@@ -25,6 +25,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define NOBODY 65534
 
@@ -81,22 +82,6 @@ static int name_exists(const char *name)
 	return 0;
 }
 
-static uint64_t region_size(const shmcap_cap *cap)
-{
-	uint64_t size = 0;
-
-	CHECK_OK(shmcap_region_size(cap, &size));
-	return size;
-}
-
-static int acc_mode(const shmcap_cap *cap)
-{
-	int fl = fcntl(shmcap_cap_fd(cap), F_GETFL);
-
-	CHECK(fl >= 0);
-	return fl & O_ACCMODE;
-}
-
 /* Whether the process pid maps a file whose path contains needle. */
 static int pid_maps(pid_t pid, const char *needle)
 {
@@ -131,11 +116,11 @@ static void test_create_open(void)
 	shm_path(name, path, sizeof(path));
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_size, 2 * page);
-	CHECK_EQ(region_size(cap), 2 * page);
+	CHECK_EQ(t_region_size(cap), 2 * page);
 	CHECK_EQ(shmcap_cap_type(cap), SHMCAP_TYPE_REGION);
 	CHECK_EQ(shmcap_cap_rights(cap), SHMCAP_RIGHTS_REGION);
 	CHECK(fcntl(shmcap_cap_fd(cap), F_GETFD) & FD_CLOEXEC);
-	CHECK_EQ(acc_mode(cap), O_RDWR);
+	CHECK_EQ(t_accmode(cap), O_RDWR);
 	/* Not sealed: UNSEALED, and it can grow. */
 	CHECK_EQ(shmcap_region_flags(cap),
 		 SHMCAP_REGION_UNSEALED | SHMCAP_REGION_GROWABLE);
@@ -168,9 +153,9 @@ static void test_create_open(void)
 	CHECK_OK(shmcap_region_open_named(name, SHMCAP_RIGHT_READ, &ro));
 	CHECK_EQ(shmcap_cap_rights(ro), SHMCAP_RIGHT_READ);
 	CHECK_EQ(shmcap_cap_type(ro), SHMCAP_TYPE_REGION);
-	CHECK_EQ(acc_mode(ro), O_RDONLY);
+	CHECK_EQ(t_accmode(ro), O_RDONLY);
 	CHECK(fcntl(shmcap_cap_fd(ro), F_GETFD) & FD_CLOEXEC);
-	CHECK_EQ(region_size(ro), 2 * page);
+	CHECK_EQ(t_region_size(ro), 2 * page);
 	CHECK_EQ(shmcap_region_flags(ro),
 		 SHMCAP_REGION_UNSEALED | SHMCAP_REGION_GROWABLE);
 	CHECK_ERR(shmcap_region_map(ro, 0, 0, NULL, SHMCAP_MAP_READ, &mr),
@@ -189,7 +174,7 @@ static void test_create_open(void)
 	/* Open READ|WRITE: writes are seen by every mapping. */
 	CHECK_OK(shmcap_region_open_named(name, SHMCAP_RIGHTS_REGION, &rw));
 	CHECK_EQ(shmcap_cap_rights(rw), SHMCAP_RIGHTS_REGION);
-	CHECK_EQ(acc_mode(rw), O_RDWR);
+	CHECK_EQ(t_accmode(rw), O_RDWR);
 	CHECK_OK(shmcap_region_map(rw, page, 0, NULL,
 				   SHMCAP_MAP_WRITE | SHMCAP_MAP_UNSEALED,
 				   &mw));
@@ -211,7 +196,7 @@ static void test_create_open(void)
 
 	/* A derived READ capability is read-only and still unsealed. */
 	CHECK_OK(shmcap_cap_derive(cap, SHMCAP_RIGHT_READ, &der));
-	CHECK_EQ(acc_mode(der), O_RDONLY);
+	CHECK_EQ(t_accmode(der), O_RDONLY);
 	CHECK(fcntl(shmcap_cap_fd(der), F_GETFD) & FD_CLOEXEC);
 	CHECK_ERR(shmcap_region_map(der, 0, 0, NULL, SHMCAP_MAP_READ, &m),
 		  -EPERM);
@@ -222,8 +207,8 @@ static void test_create_open(void)
 
 	/* It can grow (it cannot be sealed), and every holder sees it. */
 	CHECK_OK(shmcap_region_grow(rw, 4 * page));
-	CHECK_EQ(region_size(cap), 4 * page);
-	CHECK_EQ(region_size(ro), 4 * page);
+	CHECK_EQ(t_region_size(cap), 4 * page);
+	CHECK_EQ(t_region_size(ro), 4 * page);
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_size, 4 * page);
 	CHECK_ERR(shmcap_region_seal(cap), -EOPNOTSUPP);
@@ -239,7 +224,7 @@ static void test_create_open(void)
 	CHECK_ERR(shmcap_region_unlink(name), -ENOENT);
 	p[1] = 'X';
 	CHECK_EQ(((unsigned char *)shmcap_map_addr(mr))[1], 'X');
-	CHECK_EQ(region_size(rw), 4 * page);
+	CHECK_EQ(t_region_size(rw), 4 * page);
 	shmcap_map_unmap(mw);
 	CHECK_OK(shmcap_region_map(rw, 2 * page, 0, NULL,
 				   SHMCAP_MAP_WRITE | SHMCAP_MAP_UNSEALED,
@@ -249,7 +234,7 @@ static void test_create_open(void)
 
 	/* The name is free again: a new, empty region. */
 	CHECK_OK(shmcap_region_create_named(name, page, 0600, &again));
-	CHECK_EQ(region_size(again), page);
+	CHECK_EQ(t_region_size(again), page);
 	CHECK_OK(shmcap_region_map(again, 0, 0, NULL,
 				   SHMCAP_MAP_READ | SHMCAP_MAP_UNSEALED, &mw));
 	CHECK_EQ(((unsigned char *)shmcap_map_addr(mw))[0], 0);
@@ -467,7 +452,7 @@ static void test_persistence(void)
 
 	CHECK(name_exists(name));
 	CHECK_OK(shmcap_region_open_named(name, SHMCAP_RIGHTS_REGION, &cap));
-	CHECK_EQ(region_size(cap), 3 * page);
+	CHECK_EQ(t_region_size(cap), 3 * page);
 	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL,
 				   SHMCAP_MAP_READ | SHMCAP_MAP_UNSEALED, &m));
 	snprintf(text, sizeof(text), "written by %ld", (long)pid);

@@ -37,6 +37,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define SEC ((int64_t)1000000000)
 #define MSEC ((int64_t)1000000)
@@ -45,56 +46,11 @@
 /* The largest value an eventfd counter holds. */
 #define EVENTFD_MAX 0xfffffffffffffffeull
 
-/* The message header of src/transfer.c, to forge messages with. */
-#define WIRE_MAGIC 0x544d4353u
-#define WIRE_VERSION 1
-
-struct wire_cap {
-	uint32_t type;
-	uint32_t rights;
-};
-
-struct wire_hdr {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t ncaps;
-	uint32_t len;
-	uint32_t reserved;
-	struct wire_cap caps[MAXC];
-};
-
-_Static_assert(sizeof(struct wire_hdr) == 144, "wire header as documented");
-
 static unsigned long rounds;
 
 /* ------------------------------------------------------------------------
  * Helpers
  */
-
-static unsigned long scaled(unsigned long dflt)
-{
-	const char *env = getenv("SHMCAP_TEST_SCALE");
-	char *end;
-	double f = 1.0;
-
-	if (env && *env) {
-		f = strtod(env, &end);
-		if (*end || !(f > 0))
-			FAIL("SHMCAP_TEST_SCALE=\"%s\" is not a positive "
-			     "number",
-			     env);
-	}
-	f *= (double)dflt;
-	return f < 1 ? 1 : (unsigned long)f;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / SEC), (long)(ns % SEC) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* Add v to the eventfd counter behind cap with write(2), bypassing shmcap. */
 static void raw_add(const shmcap_cap *cap, uint64_t v)
@@ -106,70 +62,6 @@ static void raw_add(const shmcap_cap *cap, uint64_t v)
 static void ring(shmcap_cap *n)
 {
 	CHECK_ERR(shmcap_notifier_signal(n), 0);
-}
-
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-__attribute__((noreturn)) static void child_pass(void)
-{
-	fflush(NULL);
-	_exit(T_EXIT_PASS);
-}
-
-static void reap_ok(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	CHECK_CHILD_OK(st);
-}
-
-static long proc_syscall(pid_t pid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/syscall", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return (buf[0] >= '0' && buf[0] <= '9') ? strtol(buf, NULL, 10) : -1;
-}
-
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
 }
 
 static int is_poll(long nr)
@@ -187,11 +79,11 @@ static void wait_polling(pid_t pid)
 	int i;
 
 	for (i = 0; i < 200000; i++) {
-		if (proc_state(pid) == 'S' && is_poll(proc_syscall(pid)))
+		if (t_proc_state(pid) == 'S' && is_poll(t_proc_syscall(pid)))
 			return;
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			FAIL("child %ld ended instead of waiting", (long)pid);
-		sleep_ns(50000);
+		t_sleep_ns(50000);
 	}
 	FAIL("child %ld never went to sleep in poll", (long)pid);
 }
@@ -207,49 +99,14 @@ static int epoll_ready(int ep)
 	return n;
 }
 
-static void raw_send(int sock, const void *bytes, size_t len, const int *fds,
-		     size_t nfds)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
-
-	CHECK(nfds <= 4);
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)bytes;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)len)
-		FAIL("raw sendmsg: %s", strerror(errno));
-}
-
 /* A message with one descriptor, claimed to be of type with rights. */
 static void send_claimed(int sock, int fd, uint32_t type, uint32_t rights)
 {
-	struct wire_hdr h;
+	struct t_wire_hdr h;
 
-	memset(&h, 0, sizeof(h));
-	h.magic = WIRE_MAGIC;
-	h.version = WIRE_VERSION;
-	h.ncaps = 1;
+	t_wire_init(&h, 1, rights, 0);
 	h.caps[0].type = type;
-	h.caps[0].rights = rights;
-	raw_send(sock, &h, sizeof(h), &fd, 1);
+	t_raw_send(sock, &h, sizeof(h), &fd, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -477,7 +334,7 @@ static void test_token(void)
 	shmcap_cap_close(got);
 
 	/* Resolved by another process, which rings it three times. */
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		int i;
 
@@ -486,9 +343,9 @@ static void test_token(void)
 		for (i = 0; i < 3; i++)
 			ring(got);
 		shmcap_cap_close(got);
-		child_pass();
+		t_child_pass();
 	}
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_ERR(shmcap_notifier_wait(n, SHMCAP_FOREVER), 3);
 
 	shmcap_issuer_destroy(iss);
@@ -674,7 +531,7 @@ static void test_transfer(void)
 				   &to_parent_sig));
 	CHECK_OK(shmcap_socketpair(sv));
 
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		shmcap_cap *mine;
 		unsigned long got = 0;
@@ -718,7 +575,7 @@ static void test_transfer(void)
 		shmcap_cap_close(caps[0]);
 		shmcap_cap_close(caps[1]);
 		close(sv[1]);
-		child_pass();
+		t_child_pass();
 	}
 	close(sv[1]);
 	send[0] = to_child;
@@ -739,7 +596,7 @@ static void test_transfer(void)
 	CHECK_EQ(shmcap_cap_rights(caps[0]), SHMCAP_RIGHTS_NOTIFIER);
 	ring(caps[0]);
 	ring(caps[0]);
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	shmcap_cap_close(caps[0]);
 	CHECK_ERR(shmcap_notifier_wait(to_parent, 0), -ETIMEDOUT);
 	CHECK_ERR(shmcap_notifier_wait(to_child, 0), -ETIMEDOUT);
@@ -761,14 +618,14 @@ static void test_counting(void)
 
 	CHECK_OK(shmcap_notifier_create(&n));
 	for (k = 0; k < 2; k++) {
-		pids[k] = fork_child();
+		pids[k] = t_fork_child(CHILD_TIMEOUT);
 		if (pids[k] == 0) {
 			unsigned long i;
 
 			for (i = 0; i < rounds; i++)
 				ring(n);
 			shmcap_cap_close(n);
-			child_pass();
+			t_child_pass();
 		}
 	}
 	/* Take while they ring; then what is left. */
@@ -778,7 +635,7 @@ static void test_counting(void)
 		total += (unsigned long)ret;
 	}
 	for (k = 0; k < 2; k++)
-		reap_ok(pids[k]);
+		t_reap_ok(pids[k], CHILD_TIMEOUT);
 	CHECK_ERR(shmcap_notifier_wait(n, 0), -ETIMEDOUT);
 	CHECK_EQ(total, 2 * rounds);
 	shmcap_cap_close(n);
@@ -798,13 +655,13 @@ static void test_nonblock_cleared(void)
 
 	CHECK_OK(shmcap_notifier_create(&n));
 	fd = shmcap_cap_fd(n);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		CHECK_EQ(fcntl(shmcap_cap_fd(n), F_SETFL, 0), 0);
 		shmcap_cap_close(n);
-		child_pass();
+		t_child_pass();
 	}
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
 
 	CHECK_ERR(shmcap_notifier_wait(n, 0), -ETIMEDOUT);
@@ -815,7 +672,7 @@ static void test_nonblock_cleared(void)
 
 	/* A full counter on a blocking descriptor: signal must return. */
 	raw_add(n, EVENTFD_MAX);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		int ret = shmcap_notifier_signal(n);
 
@@ -823,7 +680,7 @@ static void test_nonblock_cleared(void)
 			FAIL("signal into a full counter, O_NONBLOCK cleared: "
 			     "%d (%s), expected 0",
 			     ret, shmcap_err_name(ret));
-		child_pass();
+		t_child_pass();
 	}
 	st = t_wait_child(pid, 20);
 	if (st == -1)
@@ -848,7 +705,7 @@ static void test_killed_waiter(void)
 
 	CHECK_OK(shmcap_notifier_create(&n));
 	CHECK_OK(shmcap_socketpair(sv));
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		shmcap_cap_close(n);
@@ -888,7 +745,7 @@ int main(int argc, char **argv)
 			return T_EXIT_FAIL;
 		}
 	} else {
-		rounds = scaled(1000);
+		rounds = t_scaled(1000);
 	}
 	printf("%lu rounds\n", rounds);
 

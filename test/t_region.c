@@ -24,6 +24,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 static uint64_t page;
 
@@ -35,21 +36,6 @@ static void unlink_named(void)
 {
 	if (getpid() == main_pid && named_name[0])
 		(void)shmcap_region_unlink(named_name);
-}
-
-/* The number of lines of /proc/self/maps that contain needle. */
-static int count_maps(const char *needle)
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "re");
-	int n = 0;
-
-	CHECK_NOTNULL(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
 }
 
 /* Whether every page of [addr, addr + len) is mapped. */
@@ -75,14 +61,6 @@ static int raw_seals(const shmcap_cap *cap)
 
 	CHECK(seals >= 0);
 	return seals;
-}
-
-static uint64_t region_size(const shmcap_cap *cap)
-{
-	uint64_t size = 0;
-
-	CHECK_OK(shmcap_region_size(cap, &size));
-	return size;
 }
 
 static void check_zero(const void *p, uint64_t len)
@@ -114,9 +92,9 @@ static void test_create(void)
 		cap = NULL;
 		CHECK_OK(shmcap_region_create(sizes[i].ask, 0, &cap));
 		CHECK_NOTNULL(cap);
-		CHECK_EQ(region_size(cap), want);
+		CHECK_EQ(t_region_size(cap), want);
 		if (page == 4096)
-			CHECK_EQ(region_size(cap), sizes[i].pages * page);
+			CHECK_EQ(t_region_size(cap), sizes[i].pages * page);
 		CHECK_EQ(shmcap_cap_type(cap), SHMCAP_TYPE_REGION);
 		CHECK_EQ(shmcap_cap_rights(cap), SHMCAP_RIGHTS_REGION);
 		fd = shmcap_cap_fd(cap);
@@ -140,7 +118,7 @@ static void test_create(void)
 	/* Resizable: GROWABLE, still sealed (not UNSEALED). */
 	CHECK_OK(shmcap_region_create(1, SHMCAP_REGION_RESIZABLE, &cap));
 	CHECK_EQ(shmcap_region_flags(cap), SHMCAP_REGION_GROWABLE);
-	CHECK_EQ(region_size(cap), page);
+	CHECK_EQ(t_region_size(cap), page);
 	shmcap_cap_close(cap);
 
 	/*
@@ -155,7 +133,7 @@ static void test_create(void)
 		       shmcap_err_name(ret));
 	} else {
 		CHECK_OK(ret);
-		CHECK_EQ(region_size(cap), SHMCAP_REGION_SIZE_MAX);
+		CHECK_EQ(t_region_size(cap), SHMCAP_REGION_SIZE_MAX);
 		shmcap_cap_close(cap);
 	}
 }
@@ -190,8 +168,8 @@ static void test_seals(void)
 	errno = 0;
 	CHECK_EQ(ftruncate(shmcap_cap_fd(grow), (off_t)page), -1);
 	CHECK_EQ(errno, EPERM);
-	CHECK_EQ(region_size(fixed), 2 * page);
-	CHECK_EQ(region_size(grow), 2 * page);
+	CHECK_EQ(t_region_size(fixed), 2 * page);
+	CHECK_EQ(t_region_size(grow), 2 * page);
 
 	shmcap_cap_close(fixed);
 	shmcap_cap_close(grow);
@@ -212,7 +190,7 @@ static void test_grow(void)
 
 	/* Rounded up to whole pages. */
 	CHECK_OK(shmcap_region_grow(cap, 3 * page + 1));
-	CHECK_EQ(region_size(cap), 4 * page);
+	CHECK_EQ(t_region_size(cap), 4 * page);
 	CHECK_EQ(shmcap_region_flags(cap), SHMCAP_REGION_GROWABLE);
 
 	/* A second mapping covers the new part, which is zero. */
@@ -242,14 +220,14 @@ static void test_grow(void)
 	CHECK_OK(shmcap_region_grow(cap, 4 * page - 1));
 	CHECK_OK(shmcap_region_grow(cap, page));
 	CHECK_OK(shmcap_region_grow(cap, 0));
-	CHECK_EQ(region_size(cap), 4 * page);
+	CHECK_EQ(t_region_size(cap), 4 * page);
 	CHECK_EQ(p2[4 * page - 1], 0xb1);
 
 	/* Beyond the largest size. */
 	CHECK_ERR(shmcap_region_grow(cap, SHMCAP_REGION_SIZE_MAX + 1), -EFBIG);
 	CHECK_ERR(shmcap_region_grow(cap, UINT64_MAX), -EFBIG);
 	CHECK_ERR(shmcap_region_grow(cap, (uint64_t)SIZE_MAX), -EFBIG);
-	CHECK_EQ(region_size(cap), 4 * page);
+	CHECK_EQ(t_region_size(cap), 4 * page);
 	shmcap_map_unmap(m2);
 	shmcap_cap_close(cap);
 
@@ -261,7 +239,7 @@ static void test_grow(void)
 	CHECK_OK(shmcap_region_grow(fixed, page));
 	CHECK_ERR(shmcap_region_grow(fixed, SHMCAP_REGION_SIZE_MAX + 1),
 		  -EFBIG);
-	CHECK_EQ(region_size(fixed), 2 * page);
+	CHECK_EQ(t_region_size(fixed), 2 * page);
 	CHECK_ERR(shmcap_region_grow(NULL, page), -EINVAL);
 	shmcap_cap_close(fixed);
 }
@@ -279,7 +257,7 @@ static void test_seal(void)
 	CHECK(raw_seals(cap) & F_SEAL_GROW);
 	CHECK(raw_seals(cap) & F_SEAL_SHRINK);
 	CHECK_ERR(shmcap_region_grow(cap, 3 * page), -EPERM);
-	CHECK_EQ(region_size(cap), 2 * page);
+	CHECK_EQ(t_region_size(cap), 2 * page);
 	/* Sealing again, or sealing a region created fixed, succeeds. */
 	CHECK_OK(shmcap_region_seal(cap));
 	/* Still mappable, at its final size. */
@@ -305,7 +283,7 @@ static void test_seal(void)
 	CHECK_ERR(shmcap_region_seal(cap), -EPERM);
 	CHECK_EQ(shmcap_region_flags(cap), SHMCAP_REGION_GROWABLE);
 	CHECK_OK(shmcap_region_grow(cap, 2 * page));
-	CHECK_EQ(region_size(cap), 2 * page);
+	CHECK_EQ(t_region_size(cap), 2 * page);
 	shmcap_cap_close(cap);
 
 	/* A named region cannot be sealed. */
@@ -698,7 +676,7 @@ static void test_bad_input(void)
 static void test_stress(unsigned long iterations)
 {
 	int fds = t_count_fds();
-	int maps = count_maps("memfd:shmcap");
+	int maps = t_count_maps("memfd:shmcap");
 	unsigned long i;
 
 	for (i = 0; i < iterations; i++) {
@@ -730,7 +708,7 @@ static void test_stress(unsigned long iterations)
 		shmcap_cap_close(cap);
 	}
 	CHECK_EQ(t_count_fds(), fds);
-	CHECK_EQ(count_maps("memfd:shmcap"), maps);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), maps);
 }
 
 int main(int argc, char **argv)
@@ -756,7 +734,7 @@ int main(int argc, char **argv)
 
 	fds = t_count_fds();
 	CHECK(fds > 0);
-	maps = count_maps("memfd:shmcap");
+	maps = t_count_maps("memfd:shmcap");
 
 	test_create();
 	test_seals();
@@ -772,7 +750,7 @@ int main(int argc, char **argv)
 
 	/* Nothing left: no descriptor, no mapping, no file. */
 	CHECK_EQ(t_count_fds(), fds);
-	CHECK_EQ(count_maps("memfd:shmcap"), maps);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), maps);
 	{
 		char prefix[64];
 

@@ -41,6 +41,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define SEC ((int64_t)1000000000)
 #define MSEC ((int64_t)1000000)
@@ -84,34 +85,10 @@ struct shared {
 _Static_assert(sizeof(shmcap_sem) == 64, "one cache line");
 
 static uint64_t page;
-static uint64_t rng_state;
 
 /* ------------------------------------------------------------------------
  * Helpers
  */
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: reproducible from the seed printed at start. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static double scale_factor(void)
-{
-	const char *env = getenv("SHMCAP_TEST_SCALE");
-	char *end;
-	double f;
-
-	if (!env || !*env)
-		return 1.0;
-	f = strtod(env, &end);
-	if (*end || !(f > 0))
-		FAIL("SHMCAP_TEST_SCALE=\"%s\" is not a positive number", env);
-	return f;
-}
 
 /* Whether this process may run on one CPU only. */
 static int one_cpu(void)
@@ -126,164 +103,11 @@ static int one_cpu(void)
 /* A default size, scaled by SHMCAP_TEST_SCALE, and for a single CPU. */
 static unsigned long scaled(unsigned long dflt)
 {
-	double n = (double)dflt * scale_factor() / TSAN_DIVISOR;
+	double n = (double)dflt * t_scale_factor() / TSAN_DIVISOR;
 
 	if (one_cpu())
 		n /= ONE_CPU_DIVISOR;
 	return n < 1 ? 1 : (unsigned long)n;
-}
-
-static void sleep_ns(int64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / SEC), (long)(ns % SEC) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static uint32_t load32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
-
-static void store32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-}
-
-/* A page of shared memory, mapped writable in this process. */
-static struct shared *shared_new(shmcap_cap **region, shmcap_map **map)
-{
-	CHECK_OK(shmcap_region_create(page, 0, region));
-	CHECK_OK(shmcap_region_map(*region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	return shmcap_map_addr(*map);
-}
-
-/*
- * In a child: map the region again while the inherited mapping is still
- * in place, so the new one is at another address, then drop the old one.
- */
-static struct shared *remap(shmcap_cap *region, shmcap_map **map)
-{
-	shmcap_map *old = *map;
-
-	CHECK_OK(shmcap_region_map(region, 0, 0, NULL, SHMCAP_MAP_WRITE, map));
-	CHECK(shmcap_map_addr(*map) != shmcap_map_addr(old));
-	shmcap_map_unmap(old);
-	return shmcap_map_addr(*map);
-}
-
-/* fork(), with the child dying with its parent and watched by a timer. */
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-/* A child's normal end; CHECK failures end it with T_EXIT_FAIL. */
-__attribute__((noreturn)) static void child_exit(shmcap_cap *region,
-						 shmcap_map *map)
-{
-	shmcap_map_unmap(map);
-	shmcap_cap_close(region);
-	fflush(NULL);
-	_exit(T_EXIT_PASS);
-}
-
-static void reap_ok(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	CHECK_CHILD_OK(st);
-}
-
-/* Field 3 of /proc/PID/stat ('R', 'S', 'Z' ...), or '?'. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
-/* The system call pid is blocked in (/proc/PID/syscall), or -1. */
-static long proc_syscall(pid_t pid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/syscall", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return (buf[0] >= '0' && buf[0] <= '9') ? strtol(buf, NULL, 10) : -1;
-}
-
-/*
- * Wait until the child pid sleeps in FUTEX_WAIT: the state that a post
- * must end with a system call. The bound only turns a broken child into a
- * failure instead of a hang.
- */
-static void wait_asleep(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < 200000; i++) {
-		if (proc_state(pid) == 'S' && proc_syscall(pid) == SYS_futex)
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("child %ld ended instead of sleeping", (long)pid);
-		sleep_ns(50000);
-	}
-	FAIL("child %ld never went to sleep in the kernel", (long)pid);
-}
-
-/* The number of lines of /proc/self/maps that contain needle. */
-static int count_maps(const char *needle)
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "re");
-	int n = 0;
-
-	CHECK_NOTNULL(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
 }
 
 /* ------------------------------------------------------------------------
@@ -294,7 +118,7 @@ static void test_basic(void)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	shmcap_sem *s = &sh->s1;
 	size_t i;
 
@@ -370,7 +194,7 @@ static void test_bad_input(void)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	shmcap_sem *s = &sh->s1;
 	/* A semaphore must be 4-byte aligned, as its C type is. */
 	static const size_t skew[] = { 1, 2, 3, 6 };
@@ -430,7 +254,7 @@ static void test_corrupt(void)
 						     0x80000000u, 0xffffffffu };
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	shmcap_sem *s = &sh->s1;
 	size_t i;
 	int k;
@@ -507,18 +331,19 @@ static void test_corrupt(void)
 		CHECK_OK(shmcap_sem_init(s, 0));
 		s->sleepers = g;
 		sh->result = 1;
-		pid = fork_child();
+		pid = t_fork_child(CHILD_TIMEOUT);
 		if (pid == 0) {
-			struct shared *c = remap(region, &map);
+			struct shared *c = t_remap(region, &map);
 
 			shmcap_spin_set(0);
-			store32((uint32_t *)&c->result,
-				(uint32_t)shmcap_sem_wait(&c->s1, 200 * MSEC));
-			child_exit(region, map);
+			t_store32((uint32_t *)&c->result,
+				  (uint32_t)shmcap_sem_wait(&c->s1,
+							    200 * MSEC));
+			t_child_exit(region, map);
 		}
-		wait_asleep(pid);
+		t_wait_asleep(pid);
 		CHECK_ERR(shmcap_sem_post(s), 0);
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 		if (sh->result == 0)
 			CHECK_EQ(shmcap_sem_value(s), 0);
 		else if (sh->result == -ETIMEDOUT)
@@ -542,7 +367,7 @@ static void test_corrupt(void)
 		size_t j;
 
 		for (j = 0; j < sizeof(*s) / 4; j++)
-			w[j] = (uint32_t)rnd();
+			w[j] = (uint32_t)t_rnd();
 		switch (k % 4) {
 		case 0: /* all random */
 			break;
@@ -553,10 +378,10 @@ static void test_corrupt(void)
 		default: /* a valid header, a value in range */
 			s->magic = SHMCAP_SEM_MAGIC;
 			s->version = SHMCAP_SYNC_VERSION;
-			s->value = (uint32_t)rnd() % 4;
+			s->value = (uint32_t)t_rnd() % 4;
 			if (k % 8 == 2)
 				s->value = SHMCAP_SEM_VALUE_MAX -
-					   (uint32_t)rnd() % 2;
+					   (uint32_t)t_rnd() % 2;
 			break;
 		}
 		valid = s->magic == SHMCAP_SEM_MAGIC &&
@@ -613,7 +438,7 @@ static void test_pingpong(unsigned long n, int sleep_only)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	int64_t old_spin = 0, t0;
 	unsigned long i;
 	pid_t pid;
@@ -624,10 +449,10 @@ static void test_pingpong(unsigned long n, int sleep_only)
 		old_spin = shmcap_spin_set(0);
 		CHECK(old_spin >= 0);
 	}
-	t0 = now_ns();
-	pid = fork_child();
+	t0 = t_now_ns();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 		uint64_t takes = 0, posts = 0;
 
 		for (i = 1; i <= n; i++) {
@@ -642,7 +467,7 @@ static void test_pingpong(unsigned long n, int sleep_only)
 		}
 		c->count[0] = takes;
 		c->count[1] = posts;
-		child_exit(region, map);
+		t_child_exit(region, map);
 	}
 	{
 		uint64_t takes = 0, posts = 0;
@@ -657,14 +482,14 @@ static void test_pingpong(unsigned long n, int sleep_only)
 				FAIL("A: round %lu saw reply %llu", i,
 				     (unsigned long long)sh->reply);
 		}
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 		CHECK_EQ(posts, n);
 		CHECK_EQ(takes, n);
 	}
 	printf("ping-pong%s: %lu round trips in %.3f s (%.2f us each)\n",
 	       sleep_only ? " (spin 0: sleep path)" : "", n,
-	       (double)(now_ns() - t0) / 1e9,
-	       (double)(now_ns() - t0) / 1e3 / (double)n);
+	       (double)(t_now_ns() - t0) / 1e9,
+	       (double)(t_now_ns() - t0) / 1e3 / (double)n);
 	CHECK_EQ(sh->count[0], n);
 	CHECK_EQ(sh->count[1], n);
 	CHECK_EQ(shmcap_sem_value(&sh->s1), 0);
@@ -686,19 +511,19 @@ static void test_counting(unsigned long m)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	const uint64_t total = 2 * (uint64_t)m;
 	pid_t pids[4];
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 	int k;
 
 	CHECK_OK(shmcap_sem_init(&sh->s1, 0));
 	for (k = 0; k < 4; k++) {
-		pids[k] = fork_child();
+		pids[k] = t_fork_child(CHILD_TIMEOUT);
 		if (pids[k] != 0)
 			continue;
 		{
-			struct shared *c = remap(region, &map);
+			struct shared *c = t_remap(region, &map);
 			uint64_t mine = 0, i;
 			int ret;
 
@@ -710,7 +535,7 @@ static void test_counting(unsigned long m)
 				c->count[k] = mine;
 				__atomic_fetch_add(&c->producers_done, 1,
 						   __ATOMIC_SEQ_CST);
-				child_exit(region, map);
+				t_child_exit(region, map);
 			}
 			for (i = 0;; i++) {
 				if (__atomic_load_n(&c->taken,
@@ -732,19 +557,20 @@ static void test_counting(unsigned long m)
 					     shmcap_err_name(ret));
 				/* Producers finished and nothing left: stop,
 				 * so that lost units give a count, not a hang. */
-				if (load32(&c->producers_done) == 2 &&
+				if (t_load32(&c->producers_done) == 2 &&
 				    shmcap_sem_value(&c->s1) == 0)
 					break;
 			}
 			c->count[k] = mine;
-			child_exit(region, map);
+			t_child_exit(region, map);
 		}
 	}
 	for (k = 0; k < 4; k++)
-		reap_ok(pids[k]);
+		t_reap_ok(pids[k], CHILD_TIMEOUT);
 	printf("counting: 2 x %lu posts, taken %llu + %llu, in %.3f s\n", m,
 	       (unsigned long long)sh->count[2],
-	       (unsigned long long)sh->count[3], (double)(now_ns() - t0) / 1e9);
+	       (unsigned long long)sh->count[3],
+	       (double)(t_now_ns() - t0) / 1e9);
 	CHECK_EQ(sh->count[0], m);
 	CHECK_EQ(sh->count[1], m);
 	CHECK_EQ(sh->count[2] + sh->count[3], total);
@@ -764,7 +590,7 @@ static void test_idle_gap(void)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	int round;
 
 	for (round = 0; round < 12; round++) {
@@ -774,21 +600,21 @@ static void test_idle_gap(void)
 
 		CHECK_OK(shmcap_sem_init(&sh->s1, 0));
 		sh->result = 1;
-		pid = fork_child();
+		pid = t_fork_child(CHILD_TIMEOUT);
 		if (pid == 0) {
-			struct shared *c = remap(region, &map);
+			struct shared *c = t_remap(region, &map);
 
 			if (nospin)
 				shmcap_spin_set(0);
-			store32((uint32_t *)&c->result,
-				(uint32_t)shmcap_sem_wait(&c->s1, timeout));
-			child_exit(region, map);
+			t_store32((uint32_t *)&c->result,
+				  (uint32_t)shmcap_sem_wait(&c->s1, timeout));
+			t_child_exit(region, map);
 		}
-		wait_asleep(pid);
-		CHECK_EQ(load32(&sh->s1.sleepers), 1);
-		sleep_ns(5 * MSEC);
+		t_wait_asleep(pid);
+		CHECK_EQ(t_load32(&sh->s1.sleepers), 1);
+		t_sleep_ns(5 * MSEC);
 		CHECK_ERR(shmcap_sem_post(&sh->s1), 0);
-		reap_ok(pid);
+		t_reap_ok(pid, CHILD_TIMEOUT);
 		CHECK_ERR(sh->result, 0);
 		CHECK_EQ(shmcap_sem_value(&sh->s1), 0);
 		CHECK_EQ(sh->s1.sleepers, 0);
@@ -802,24 +628,24 @@ static void test_idle_gap(void)
 		CHECK_OK(shmcap_sem_init(&sh->s1, 0));
 		sh->count[0] = sh->count[1] = 0;
 		for (k = 0; k < 2; k++) {
-			pids[k] = fork_child();
+			pids[k] = t_fork_child(CHILD_TIMEOUT);
 			if (pids[k] == 0) {
-				struct shared *c = remap(region, &map);
+				struct shared *c = t_remap(region, &map);
 
 				CHECK_ERR(shmcap_sem_wait(&c->s1,
 							  SHMCAP_FOREVER),
 					  0);
 				c->count[k] = 1;
-				child_exit(region, map);
+				t_child_exit(region, map);
 			}
 		}
 		for (k = 0; k < 2; k++)
-			wait_asleep(pids[k]);
-		CHECK_EQ(load32(&sh->s1.sleepers), 2);
+			t_wait_asleep(pids[k]);
+		CHECK_EQ(t_load32(&sh->s1.sleepers), 2);
 		CHECK_ERR(shmcap_sem_post(&sh->s1), 0);
 		CHECK_ERR(shmcap_sem_post(&sh->s1), 0);
 		for (k = 0; k < 2; k++)
-			reap_ok(pids[k]);
+			t_reap_ok(pids[k], CHILD_TIMEOUT);
 		CHECK_EQ(sh->count[0] + sh->count[1], 2);
 		CHECK_EQ(shmcap_sem_value(&sh->s1), 0);
 	}
@@ -845,16 +671,16 @@ static void test_signals(void)
 {
 	shmcap_cap *region;
 	shmcap_map *map;
-	struct shared *sh = shared_new(&region, &map);
+	struct shared *sh = t_region_new(page, &region, &map);
 	pid_t pid;
 	uint32_t k;
 
 	CHECK_OK(shmcap_sem_init(&sh->s1, 0));
 	sh->result = 1;
 	sh->signals = 0;
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
-		struct shared *c = remap(region, &map);
+		struct shared *c = t_remap(region, &map);
 		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
@@ -862,26 +688,26 @@ static void test_signals(void)
 		sigemptyset(&sa.sa_mask);
 		signal_counter = &c->signals;
 		CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-		store32(&c->ready, 1);
-		store32((uint32_t *)&c->result,
-			(uint32_t)shmcap_sem_wait(&c->s1, SHMCAP_FOREVER));
-		child_exit(region, map);
+		t_store32(&c->ready, 1);
+		t_store32((uint32_t *)&c->result,
+			  (uint32_t)shmcap_sem_wait(&c->s1, SHMCAP_FOREVER));
+		t_child_exit(region, map);
 	}
 	for (k = 1; k <= 3; k++) {
 		int i;
 
-		wait_asleep(pid);
-		CHECK_EQ(load32(&sh->ready), 1);
+		t_wait_asleep(pid);
+		CHECK_EQ(t_load32(&sh->ready), 1);
 		CHECK_EQ(kill(pid, SIGUSR1), 0);
-		for (i = 0; load32(&sh->signals) < k; i++) {
+		for (i = 0; t_load32(&sh->signals) < k; i++) {
 			if (i > 200000)
 				FAIL("signal %u never handled", k);
-			sleep_ns(50000);
+			t_sleep_ns(50000);
 		}
 	}
-	wait_asleep(pid);
+	t_wait_asleep(pid);
 	CHECK_ERR(shmcap_sem_post(&sh->s1), 0);
-	reap_ok(pid);
+	t_reap_ok(pid, CHILD_TIMEOUT);
 	CHECK_ERR(sh->result, 0);
 	CHECK_EQ(sh->signals, 3);
 	CHECK_EQ(shmcap_sem_value(&sh->s1), 0);
@@ -908,16 +734,14 @@ int main(int argc, char **argv)
 		pairs = scaled(1000000);
 	}
 	page = (uint64_t)sysconf(_SC_PAGESIZE);
-	rng_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
-	if (!rng_state)
-		rng_state = 1;
-	printf("seed %llu, %lu pairs%s%s\n", (unsigned long long)rng_state,
+	t_rng_seed();
+	printf("seed %llu, %lu pairs%s%s\n", (unsigned long long)t_rng_state,
 	       pairs, one_cpu() ? ", one CPU" : "",
 	       TSAN_DIVISOR > 1 ? ", TSan build" : "");
 
 	fds = t_count_fds();
 	CHECK(fds > 0);
-	maps = count_maps("memfd:shmcap");
+	maps = t_count_maps("memfd:shmcap");
 
 	test_basic();
 	test_bad_input();
@@ -933,7 +757,7 @@ int main(int argc, char **argv)
 
 	/* Nothing left: no descriptor, no mapping, no file, no child. */
 	CHECK_EQ(t_count_fds(), fds);
-	CHECK_EQ(count_maps("memfd:shmcap"), maps);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), maps);
 	CHECK_EQ(t_shm_leftovers_prefix("shmcap.t-sem-"), 0);
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
 	return T_EXIT_PASS;

@@ -38,6 +38,7 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define SEC ((int64_t)1000000000)
 #define MSEC ((int64_t)1000000)
@@ -103,14 +104,6 @@ static void check_region(const shmcap_cap *cap, const char *text)
 	shmcap_map_unmap(m);
 }
 
-static int accmode(const shmcap_cap *cap)
-{
-	int fl = fcntl(shmcap_cap_fd(cap), F_GETFL);
-
-	CHECK(fl >= 0);
-	return fl & O_ACCMODE;
-}
-
 static ino_t inode_of(const shmcap_cap *cap)
 {
 	struct stat st;
@@ -128,7 +121,8 @@ static void resolve_ok(const char *tok, unsigned int rights, const char *text)
 	if (ret != 0)
 		FAIL("resolving %s: %d (%s)", tok, ret, shmcap_err_name(ret));
 	CHECK_EQ(shmcap_cap_rights(cap), rights);
-	CHECK_EQ(accmode(cap), rights & SHMCAP_RIGHT_WRITE ? O_RDWR : O_RDONLY);
+	CHECK_EQ(t_accmode(cap),
+		 rights & SHMCAP_RIGHT_WRITE ? O_RDWR : O_RDONLY);
 	check_region(cap, text);
 	shmcap_cap_close(cap);
 }
@@ -249,32 +243,6 @@ static const char *token_flip(const char *tok, int i, int pos, char *out,
 	return token_with(tok, i, pt.f[i], out, size);
 }
 
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-static void check_killed(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	if (st == -1)
-		FAIL("child %ld was not reaped", (long)pid);
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
-		FAIL("child %ld ended with status 0x%x, not SIGKILL", (long)pid,
-		     st);
-}
-
 /*
  * Run "shmcap-test-peer resolve TOKEN [EXPECT]" and collect what it
  * prints into out. Returns its wait status.
@@ -288,7 +256,7 @@ static int run_peer_resolve(const char *tok, const char *expect, char *out,
 	pid_t pid;
 
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		if (dup2(p[1], STDOUT_FILENO) < 0)
 			_exit(T_EXIT_FAIL);
@@ -402,7 +370,7 @@ static void test_read_only(void)
 	shmcap_cap_close(rw);
 	CHECK_OK(shmcap_token_resolve(tok, RESOLVE_TIMEOUT, &got));
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHT_READ);
-	CHECK_EQ(accmode(got), O_RDONLY);
+	CHECK_EQ(t_accmode(got), O_RDONLY);
 	CHECK_ERR(shmcap_region_map(got, 0, 0, NULL, SHMCAP_MAP_WRITE, &m),
 		  -EACCES);
 	check_region(got, "read only by token");
@@ -714,17 +682,17 @@ static void read_line(int fd, char *buf, size_t size)
 }
 
 /*
- * The issuer is another process, killed with SIGKILL: its tokens give
- * -ESRCH, here and in an exec'd peer.
+ * Fork a child that issues a token for a region holding text from an
+ * issuer thread of its own, then waits to be killed; the token, read from
+ * the child through a pipe, goes to tok. Returns the child's pid.
  */
-static void test_stale(void)
+static pid_t spawn_issuer(const char *text, char *tok, size_t size)
 {
-	int p[2], fds = t_count_fds(), st;
-	char tok[TOK + 1], out[512];
+	int p[2];
 	pid_t pid;
 
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		shmcap_issuer *iss;
 		shmcap_cap *cap;
@@ -733,7 +701,7 @@ static void test_stale(void)
 
 		close(p[0]);
 		CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-		cap = make_region("from a doomed issuer");
+		cap = make_region(text);
 		n = shmcap_token_issue(iss, cap, 0, t, TOK);
 		CHECK_OK(n);
 		t[n] = '\n';
@@ -742,14 +710,28 @@ static void test_stale(void)
 			pause();
 	}
 	close(p[1]);
-	read_line(p[0], tok, sizeof(tok));
+	read_line(p[0], tok, size);
 	close(p[0]);
+	return pid;
+}
+
+/*
+ * The issuer is another process, killed with SIGKILL: its tokens give
+ * -ESRCH, here and in an exec'd peer.
+ */
+static void test_stale(void)
+{
+	int fds = t_count_fds(), st;
+	char tok[TOK + 1], out[512];
+	pid_t pid;
+
+	pid = spawn_issuer("from a doomed issuer", tok, sizeof(tok));
 	check_token_format(tok, (int)strlen(tok));
 	/* While the issuer lives, the token works. */
 	resolve_ok(tok, SHMCAP_RIGHTS_REGION, "from a doomed issuer");
 
 	CHECK_EQ(kill(pid, SIGKILL), 0);
-	check_killed(pid);
+	t_check_killed(pid, CHILD_TIMEOUT);
 	resolve_err(tok, RESOLVE_TIMEOUT, -ESRCH);
 	resolve_err(tok, 0, -ESRCH);
 	if (peer_path) {
@@ -798,7 +780,7 @@ static void test_timeout(void)
 
 	/* The ONCE token still resolves, in a child, while we dispatch. */
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(p[0]);
 		resolve_ok(once, SHMCAP_RIGHTS_REGION, "nobody answers");
@@ -849,7 +831,7 @@ static void test_dispatch(void)
 	CHECK_EQ(shmcap_issuer_dispatch(iss, 0), 0);
 
 	CHECK_EQ(pipe2(done, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(done[0]);
 		resolve_ok(ok, SHMCAP_RIGHTS_REGION, "dispatched");
@@ -929,7 +911,7 @@ static void test_uid(void)
 	shmcap_cap_close(ro);
 	shmcap_cap_close(cap);
 
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
 		    setuid(65534) < 0)
@@ -1060,33 +1042,7 @@ static socklen_t issuer_addr(const char *tok, struct sockaddr_un *sa)
 static void send_dgram(int sock, const struct sockaddr_un *sa, socklen_t len,
 		       const void *bytes, size_t n, const int *fds, size_t nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 32)];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
-
-	CHECK(nfds <= 32);
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_name = (void *)sa;
-	msg.msg_namelen = len;
-	iov.iov_base = (void *)bytes;
-	iov.iov_len = n;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)n)
+	if (t_sendmsg_fds(sock, sa, len, bytes, n, fds, nfds) != (ssize_t)n)
 		FAIL("sendmsg to the issuer: %s", strerror(errno));
 }
 
@@ -1272,7 +1228,7 @@ static void test_hostile(void)
 	CHECK_EQ(poll(&pf, 1, 0), 0);
 	CHECK_EQ(t_count_fds(), fds1);
 	CHECK_EQ(pipe2(done, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(done[0]);
 		resolve_ok(tok, SHMCAP_RIGHTS_REGION, "still serving");
@@ -1299,7 +1255,7 @@ static void test_hostile(void)
  */
 static void test_impostor(void)
 {
-	int p[2], ready[2], res[2], fds = t_count_fds();
+	int ready[2], res[2], fds = t_count_fds();
 	struct sockaddr_un sa;
 	char tok[TOK + 1], c;
 	socklen_t len;
@@ -1310,36 +1266,16 @@ static void test_impostor(void)
 		return;
 	}
 	/* A stale token: its issuer process is killed. */
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	pid = fork_child();
-	if (pid == 0) {
-		shmcap_issuer *iss;
-		shmcap_cap *cap;
-		char t[TOK + 1];
-		int n;
-
-		close(p[0]);
-		CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-		cap = make_region("the real one");
-		n = shmcap_token_issue(iss, cap, 0, t, TOK);
-		CHECK_OK(n);
-		t[n] = '\n';
-		CHECK_EQ(write(p[1], t, (size_t)n + 1), n + 1);
-		for (;;)
-			pause();
-	}
-	close(p[1]);
-	read_line(p[0], tok, sizeof(tok));
-	close(p[0]);
+	pid = spawn_issuer("the real one", tok, sizeof(tok));
 	CHECK_EQ(kill(pid, SIGKILL), 0);
-	check_killed(pid);
+	t_check_killed(pid, CHILD_TIMEOUT);
 	resolve_err(tok, RESOLVE_TIMEOUT, -ESRCH);
 
 	/* The impostor, uid 65534, takes the dead issuer's name. */
 	len = issuer_addr(tok, &sa);
 	CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
 	CHECK_EQ(pipe2(res, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		union {
 			char buf[CMSG_SPACE(sizeof(int))];

@@ -9,7 +9,7 @@
  * themselves, and the watchdog only turns a hang into a failure.
  *
  * The hostile messages are built by hand with the wire header documented
- * in src/transfer.c, which this file repeats (struct wire_hdr below).
+ * in src/transfer.c, which test/util.h repeats (struct t_wire_hdr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,30 +32,11 @@
 #include <shmcap.h>
 
 #include "helpers.h"
+#include "util.h"
 
 #define MAXC SHMCAP_MSG_MAX_CAPS
 /* Seconds any one child may take. */
 #define CHILD_TIMEOUT 60
-
-/* The message header of src/transfer.c, to forge messages with. */
-#define WIRE_MAGIC 0x544d4353u
-#define WIRE_VERSION 1
-
-struct wire_cap {
-	uint32_t type;
-	uint32_t rights;
-};
-
-struct wire_hdr {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t ncaps;
-	uint32_t len;
-	uint32_t reserved;
-	struct wire_cap caps[MAXC];
-};
-
-_Static_assert(sizeof(struct wire_hdr) == 144, "wire header as documented");
 
 static long page_size;
 static const char *peer_path;
@@ -98,14 +79,6 @@ static void check_region(const shmcap_cap *cap, uint64_t off, const char *text,
 	shmcap_map_unmap(m);
 }
 
-static int accmode(const shmcap_cap *cap)
-{
-	int fl = fcntl(shmcap_cap_fd(cap), F_GETFL);
-
-	CHECK(fl >= 0);
-	return fl & O_ACCMODE;
-}
-
 /* Whether two capabilities name the same kernel object. */
 static int same_object(const shmcap_cap *a, const shmcap_cap *b)
 {
@@ -116,21 +89,6 @@ static int same_object(const shmcap_cap *a, const shmcap_cap *b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Lines of /proc/self/maps that map an anonymous shmcap region. */
-static int count_memfd_maps(void)
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "re");
-	int n = 0;
-
-	CHECK_NOTNULL(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "memfd:shmcap"))
-			n++;
-	fclose(f);
-	return n;
-}
-
 static void close_caps(shmcap_cap **caps, size_t n)
 {
 	size_t i;
@@ -138,55 +96,6 @@ static void close_caps(shmcap_cap **caps, size_t n)
 	for (i = 0; i < n; i++) {
 		shmcap_cap_close(caps[i]);
 		caps[i] = NULL;
-	}
-}
-
-/* Send bytes and descriptors as one raw message, bypassing shmcap_send. */
-static void raw_send(int sock, const void *bytes, size_t len, const int *fds,
-		     size_t nfds)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 32)];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
-
-	CHECK(nfds <= 32);
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)bytes;
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)len)
-		FAIL("raw sendmsg: %s", strerror(errno));
-}
-
-/* A well-formed header for n descriptors of type REGION with rights. */
-static void wire_init(struct wire_hdr *h, size_t n, uint32_t rights,
-		      size_t datalen)
-{
-	size_t i;
-
-	memset(h, 0, sizeof(*h));
-	h->magic = WIRE_MAGIC;
-	h->version = WIRE_VERSION;
-	h->ncaps = (uint16_t)n;
-	h->len = (uint32_t)datalen;
-	for (i = 0; i < n && i < MAXC; i++) {
-		h->caps[i].type = SHMCAP_TYPE_REGION;
-		h->caps[i].rights = rights;
 	}
 }
 
@@ -241,33 +150,6 @@ static pid_t spawn_peer(const char *mode, int child_fd, int as_nobody)
 		_exit(as_nobody && errno == EACCES ? T_EXIT_SKIP : T_EXIT_FAIL);
 	}
 	return pid;
-}
-
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		t_watchdog(CHILD_TIMEOUT);
-	}
-	return pid;
-}
-
-/* The child must have been ended by SIGKILL. */
-static void check_killed(pid_t pid)
-{
-	int st = t_wait_child(pid, CHILD_TIMEOUT);
-
-	if (st == -1)
-		FAIL("child %ld was not reaped", (long)pid);
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
-		FAIL("child %ld ended with status 0x%x, not SIGKILL", (long)pid,
-		     st);
 }
 
 /* ------------------------------------------------------------------------
@@ -333,7 +215,7 @@ static void test_fork_roundtrip(size_t ncaps)
 	pid_t pid;
 
 	CHECK_OK(shmcap_socketpair(sv));
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		roundtrip_child(sv[1], ncaps);
@@ -361,11 +243,11 @@ static void test_fork_roundtrip(size_t ncaps)
 		check_region(caps[i], 0, text, 0);
 		if (i % 2) {
 			CHECK_EQ(shmcap_cap_rights(caps[i]), SHMCAP_RIGHT_READ);
-			CHECK_EQ(accmode(caps[i]), O_RDONLY);
+			CHECK_EQ(t_accmode(caps[i]), O_RDONLY);
 		} else {
 			CHECK_EQ(shmcap_cap_rights(caps[i]),
 				 SHMCAP_RIGHTS_REGION);
-			CHECK_EQ(accmode(caps[i]), O_RDWR);
+			CHECK_EQ(t_accmode(caps[i]), O_RDWR);
 			snprintf(text, sizeof(text), "parent was here %zu", i);
 			write_region(caps[i], 64, text);
 		}
@@ -468,7 +350,7 @@ static void test_named_region(void)
 					    &cap));
 	write_region(cap, 0, "named hello");
 	CHECK_OK(shmcap_socketpair(sv));
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		shmcap_cap_close(cap);
@@ -557,7 +439,7 @@ static void test_exec_echo(void)
 			CHECK(same_object(caps[i], own[i]));
 			CHECK_EQ(shmcap_cap_rights(caps[i]),
 				 shmcap_cap_rights(own[i]));
-			CHECK_EQ(accmode(caps[i]), accmode(own[i]));
+			CHECK_EQ(t_accmode(caps[i]), t_accmode(own[i]));
 			snprintf(text, sizeof(text), "echo %zu", i);
 			check_region(caps[i], 0, text, 0);
 		}
@@ -807,8 +689,8 @@ static void test_recv_errors(void)
 
 static void test_hostile(void)
 {
-	struct wire_hdr h;
-	unsigned char junk[300], msg[sizeof(struct wire_hdr) + 16];
+	struct t_wire_hdr h;
+	unsigned char junk[300], msg[sizeof(struct t_wire_hdr) + 16];
 	int sv[2], p[2], two[2], devnull, dir, memfd, wronly, evfd, rfd, fds;
 	int ret;
 	char path[64], buf[64];
@@ -837,99 +719,99 @@ static void test_hostile(void)
 	fds = t_count_fds();
 
 	/* Garbage, with and without descriptors. */
-	raw_send(sv[0], junk, 64, NULL, 0);
+	t_raw_send(sv[0], junk, 64, NULL, 0);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], junk, 200, &p[0], 1);
+	t_raw_send(sv[0], junk, 200, &p[0], 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], junk, 200, &rfd, 1);
+	t_raw_send(sv[0], junk, 200, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], junk, 10, &rfd, 1);
+	t_raw_send(sv[0], junk, 10, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], junk, 0, &rfd, 1);
+	t_raw_send(sv[0], junk, 0, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 
 	/* A good header on a descriptor that is not a region. */
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
-	raw_send(sv[0], &h, sizeof(h), &p[0], 1);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &p[0], 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], &h, sizeof(h), &p[1], 1);
+	t_raw_send(sv[0], &h, sizeof(h), &p[1], 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], &h, sizeof(h), &devnull, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &devnull, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], &h, sizeof(h), &dir, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &dir, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, two), 0);
-	raw_send(sv[0], &h, sizeof(h), &two[0], 1);
+	t_raw_send(sv[0], &h, sizeof(h), &two[0], 1);
 	close(two[0]);
 	close(two[1]);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], &h, sizeof(h), &wronly, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &wronly, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], &h, sizeof(h), &evfd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &evfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 1, SHMCAP_RIGHT_READ, 0);
-	raw_send(sv[0], &h, sizeof(h), &devnull, 1);
+	t_wire_init(&h, 1, SHMCAP_RIGHT_READ, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &devnull, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 
 	/* One good region and one bad descriptor, in either order. */
 	{
 		int mix[2];
 
-		wire_init(&h, 2, SHMCAP_RIGHTS_REGION, 0);
+		t_wire_init(&h, 2, SHMCAP_RIGHTS_REGION, 0);
 		mix[0] = rfd;
 		mix[1] = p[0];
-		raw_send(sv[0], &h, sizeof(h), mix, 2);
+		t_raw_send(sv[0], &h, sizeof(h), mix, 2);
 		CHECK_RECV_ERR(sv[1], -EBADMSG);
 		mix[0] = devnull;
 		mix[1] = rfd;
-		raw_send(sv[0], &h, sizeof(h), mix, 2);
+		t_raw_send(sv[0], &h, sizeof(h), mix, 2);
 		CHECK_RECV_ERR(sv[1], -EBADMSG);
 		mix[0] = rfd;
 		mix[1] = rfd;
 		h.caps[1].type = 7;
-		raw_send(sv[0], &h, sizeof(h), mix, 2);
+		t_raw_send(sv[0], &h, sizeof(h), mix, 2);
 		CHECK_RECV_ERR(sv[1], -EBADMSG);
 	}
 
 	/* The header disagrees with what arrived. */
-	wire_init(&h, 2, SHMCAP_RIGHTS_REGION, 0);
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_wire_init(&h, 2, SHMCAP_RIGHTS_REGION, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 0, SHMCAP_RIGHTS_REGION, 0);
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_wire_init(&h, 0, SHMCAP_RIGHTS_REGION, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 	/* A region claimed as another type (2), and as no known type. */
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
 	h.caps[0].type = 2;
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 	h.caps[0].type = 0x7fffffff;
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
 	h.magic ^= 1;
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
 	h.version = 2;
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 10);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 10);
 	memcpy(msg, &h, sizeof(h));
 	memset(msg + sizeof(h), 'd', 16);
-	raw_send(sv[0], msg, sizeof(h) + 5, &rfd, 1);
+	t_raw_send(sv[0], msg, sizeof(h) + 5, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], msg, sizeof(h) + 16, &rfd, 1);
+	t_raw_send(sv[0], msg, sizeof(h) + 16, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	raw_send(sv[0], msg, sizeof(h) - 1, &rfd, 1);
+	t_raw_send(sv[0], msg, sizeof(h) - 1, &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 
 	/* Rights that name no usable capability. */
-	wire_init(&h, 1, 0, 0);
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_wire_init(&h, 1, 0, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
-	wire_init(&h, 1, SHMCAP_RIGHT_WRITE, 0);
-	raw_send(sv[0], &h, sizeof(h), &rfd, 1);
+	t_wire_init(&h, 1, SHMCAP_RIGHT_WRITE, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &rfd, 1);
 	CHECK_RECV_ERR(sv[1], -EBADMSG);
 
 	/*
@@ -938,7 +820,7 @@ static void test_hostile(void)
 	 * which shmcap.h defines as "the peer closed its end". A wrong
 	 * answer is a deferred failure.
 	 */
-	raw_send(sv[0], junk, 0, NULL, 0);
+	t_raw_send(sv[0], junk, 0, NULL, 0);
 	{
 		int got = shmcap_recv(sv[1], caps, MAXC, &n, buf, sizeof(buf),
 				      NULL, SHMCAP_MSG_DONTWAIT);
@@ -956,9 +838,9 @@ static void test_hostile(void)
 	}
 
 	/* After all that, the socket still carries good messages. */
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 10);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 10);
 	memcpy(msg, &h, sizeof(h));
-	raw_send(sv[0], msg, sizeof(h) + 10, &rfd, 1);
+	t_raw_send(sv[0], msg, sizeof(h) + 10, &rfd, 1);
 	ret = shmcap_recv(sv[1], caps, MAXC, &n, buf, sizeof(buf), NULL, 0);
 	CHECK_EQ(ret, 10);
 	CHECK_EQ(n, 1);
@@ -991,7 +873,7 @@ static void test_hostile_excess(void)
 {
 	static const size_t counts[] = { MAXC + 1, 20, 32 };
 	int sv[2], raw[2], many[32], fds, rfd, k, pass;
-	struct wire_hdr h;
+	struct t_wire_hdr h;
 	shmcap_cap *region;
 	size_t i;
 
@@ -1006,12 +888,12 @@ static void test_hostile_excess(void)
 		int tx = pass ? raw[0] : sv[0], rx = pass ? raw[1] : sv[1];
 
 		for (k = 0; k < 3; k++) {
-			wire_init(&h, counts[k] > MAXC ? MAXC : counts[k],
-				  SHMCAP_RIGHTS_REGION, 0);
-			raw_send(tx, &h, sizeof(h), many, counts[k]);
+			t_wire_init(&h, counts[k] > MAXC ? MAXC : counts[k],
+				    SHMCAP_RIGHTS_REGION, 0);
+			t_raw_send(tx, &h, sizeof(h), many, counts[k]);
 			CHECK_RECV_ERR(rx, -E2BIG);
 			h.ncaps = (uint16_t)counts[k];
-			raw_send(tx, &h, sizeof(h), many, counts[k]);
+			t_raw_send(tx, &h, sizeof(h), many, counts[k]);
 			CHECK_RECV_ERR(rx, -E2BIG);
 		}
 	}
@@ -1031,7 +913,7 @@ static void test_rights_clamped(void)
 {
 	int sv[2], fds = t_count_fds(), memfd;
 	shmcap_cap *rw, *ro, *got;
-	struct wire_hdr h;
+	struct t_wire_hdr h;
 	shmcap_map *m;
 	int fd;
 	size_t n;
@@ -1042,13 +924,13 @@ static void test_rights_clamped(void)
 	CHECK_OK(shmcap_socketpair(sv));
 
 	/* An O_RDONLY descriptor claimed READ and WRITE arrives READ. */
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
 	fd = shmcap_cap_fd(ro);
-	raw_send(sv[0], &h, sizeof(h), &fd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &fd, 1);
 	CHECK_EQ(shmcap_recv(sv[1], &got, 1, &n, NULL, 0, NULL, 0), 0);
 	CHECK_EQ(n, 1);
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHT_READ);
-	CHECK_EQ(accmode(got), O_RDONLY);
+	CHECK_EQ(t_accmode(got), O_RDONLY);
 	CHECK_ERR(shmcap_region_map(got, 0, 0, NULL, SHMCAP_MAP_WRITE, &m),
 		  -EACCES);
 	check_region(got, 0, "clamped", 0);
@@ -1058,18 +940,18 @@ static void test_rights_clamped(void)
 	 * An O_RDWR descriptor claimed READ arrives READ, and its descriptor
 	 * is read-only too, so that the kernel enforces the missing right.
 	 */
-	wire_init(&h, 1, SHMCAP_RIGHT_READ, 0);
+	t_wire_init(&h, 1, SHMCAP_RIGHT_READ, 0);
 	fd = shmcap_cap_fd(rw);
-	raw_send(sv[0], &h, sizeof(h), &fd, 1);
+	t_raw_send(sv[0], &h, sizeof(h), &fd, 1);
 	CHECK_EQ(shmcap_recv(sv[1], &got, 1, &n, NULL, 0, NULL, 0), 0);
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHT_READ);
-	CHECK_EQ(accmode(got), O_RDONLY);
+	CHECK_EQ(t_accmode(got), O_RDONLY);
 	CHECK(same_object(got, rw));
 	shmcap_cap_close(got);
 
 	/* Unknown right bits claimed are dropped. */
-	wire_init(&h, 1, 0xffffffffu, 0);
-	raw_send(sv[0], &h, sizeof(h), &fd, 1);
+	t_wire_init(&h, 1, 0xffffffffu, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &fd, 1);
 	CHECK_EQ(shmcap_recv(sv[1], &got, 1, &n, NULL, 0, NULL, 0), 0);
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHTS_REGION);
 	shmcap_cap_close(got);
@@ -1081,8 +963,8 @@ static void test_rights_clamped(void)
 	memfd = memfd_create("t-transfer-raw", MFD_CLOEXEC);
 	CHECK(memfd >= 0);
 	CHECK_EQ(ftruncate(memfd, page_size), 0);
-	wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
-	raw_send(sv[0], &h, sizeof(h), &memfd, 1);
+	t_wire_init(&h, 1, SHMCAP_RIGHTS_REGION, 0);
+	t_raw_send(sv[0], &h, sizeof(h), &memfd, 1);
 	close(memfd);
 	CHECK_EQ(shmcap_recv(sv[1], &got, 1, &n, NULL, 0, NULL, 0), 0);
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHTS_REGION);
@@ -1097,7 +979,7 @@ static void test_rights_clamped(void)
 	CHECK_OK(shmcap_send(sv[0], &ro, 1, NULL, 0, 0));
 	CHECK_EQ(shmcap_recv(sv[1], &got, 1, &n, NULL, 0, NULL, 0), 0);
 	CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHT_READ);
-	CHECK_EQ(accmode(got), O_RDONLY);
+	CHECK_EQ(t_accmode(got), O_RDONLY);
 	shmcap_cap_close(got);
 
 	shmcap_cap_close(ro);
@@ -1121,7 +1003,7 @@ static void test_end_of_stream(void)
 	pid_t pid;
 
 	CHECK_OK(shmcap_socketpair(sv));
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		CHECK_OK(shmcap_region_create((uint64_t)page_size, 0, &cap));
@@ -1255,7 +1137,7 @@ static void test_caller_pair(int type, int passcred)
 			 0);
 	}
 	CHECK_EQ(pipe2(sync, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		close(sync[0]);
@@ -1324,7 +1206,7 @@ static void test_send_to_dead_peer(void)
 
 	CHECK_OK(shmcap_region_create((uint64_t)page_size, 0, &cap));
 	CHECK_OK(shmcap_socketpair(sv));
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		close(sv[0]);
 		for (;;)
@@ -1332,7 +1214,7 @@ static void test_send_to_dead_peer(void)
 	}
 	close(sv[1]);
 	CHECK_EQ(kill(pid, SIGKILL), 0);
-	check_killed(pid);
+	t_check_killed(pid, CHILD_TIMEOUT);
 	ret = shmcap_send(sv[0], &cap, 1, "x", 1, 0);
 	if (ret != -EPIPE && ret != -ECONNRESET)
 		FAIL("send to a killed peer returned %d (%s), expected EPIPE "
@@ -1392,7 +1274,7 @@ static void test_sigkill_sender(void)
 
 	CHECK_OK(shmcap_socketpair(sv));
 	CHECK_EQ(pipe2(sync, O_CLOEXEC), 0);
-	pid = fork_child();
+	pid = t_fork_child(CHILD_TIMEOUT);
 	if (pid == 0) {
 		shmcap_cap *cap;
 		unsigned int i;
@@ -1420,7 +1302,7 @@ static void test_sigkill_sender(void)
 		CHECK_EQ(recv_seq(sv[0], &expect), 1);
 	CHECK_EQ(read(sync[0], &c, 1), 1);
 	CHECK_EQ(kill(pid, SIGKILL), 0);
-	check_killed(pid);
+	t_check_killed(pid, CHILD_TIMEOUT);
 	/* Whole messages in order, then end of stream: never a hang. */
 	for (k = 0; recv_seq(sv[0], &expect); k++)
 		CHECK(k < 1000000);
@@ -1472,13 +1354,13 @@ static void test_sigkill_holder(int use_exec)
 	size_t n;
 	pid_t pid;
 
-	CHECK_EQ(count_memfd_maps(), 0);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), 0);
 	CHECK_OK(shmcap_region_create((uint64_t)page_size, 0, &cap));
 	CHECK_OK(shmcap_socketpair(sv));
 	if (use_exec) {
 		pid = spawn_peer("hold", sv[1], 0);
 	} else {
-		pid = fork_child();
+		pid = t_fork_child(CHILD_TIMEOUT);
 		if (pid == 0) {
 			close(sv[0]);
 			hold_child(sv[1]);
@@ -1493,9 +1375,9 @@ static void test_sigkill_holder(int use_exec)
 	CHECK_EQ(peer.pid, pid);
 
 	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-	CHECK(count_memfd_maps() >= 1);
+	CHECK(t_count_maps("memfd:shmcap") >= 1);
 	CHECK_EQ(kill(pid, SIGKILL), 0);
-	check_killed(pid);
+	t_check_killed(pid, CHILD_TIMEOUT);
 	/* Reaped: no such child any more. */
 	CHECK_EQ(waitpid(pid, NULL, WNOHANG), -1);
 	CHECK_EQ(errno, ECHILD);
@@ -1512,7 +1394,7 @@ static void test_sigkill_holder(int use_exec)
 	shmcap_map_unmap(m);
 	shmcap_cap_close(cap);
 	close(sv[0]);
-	CHECK_EQ(count_memfd_maps(), 0);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), 0);
 	CHECK_EQ(t_count_fds(), fds);
 	printf("ok: holder %s killed with SIGKILL, data kept, nothing left "
 	       "mapped\n",
@@ -1563,7 +1445,7 @@ int main(void)
 		printf("skipped: exec'd peer parts (no shmcap-test-peer)\n");
 	}
 
-	CHECK_EQ(count_memfd_maps(), 0);
+	CHECK_EQ(t_count_maps("memfd:shmcap"), 0);
 	CHECK_EQ(t_count_fds(), fds);
 	if (deferred_failures)
 		FAIL("%d check(s) failed above", deferred_failures);

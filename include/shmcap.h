@@ -539,7 +539,8 @@ SHMCAP_EXPORT int shmcap_sem_trywait(shmcap_sem *sem);
 /*
  * V: add one unit and wake one waiter if any sleeps.
  * Errors: -EOVERFLOW (already SHMCAP_SEM_VALUE_MAX), -EINVAL, -EBADMSG,
- * -EBUSY (the value kept changing under us: a peer scribbling on it).
+ * -EBUSY (the value kept changing under us for 100 ms: a peer scribbling
+ * on it).
  */
 SHMCAP_EXPORT int shmcap_sem_post(shmcap_sem *sem);
 
@@ -565,8 +566,9 @@ SHMCAP_EXPORT int shmcap_mutex_init(shmcap_mutex *mutex);
  * must be in one pid namespace (thread ids identify holders).
  *
  * Errors: -EOWNERDEAD (locked, see above), -ETIMEDOUT, -EDEADLK (the
- * caller holds it already), -ENOTRECOVERABLE, -EINVAL, -EBADMSG, -EBUSY
- * (the lock word kept changing under us).
+ * caller holds it already), -ENOTRECOVERABLE, -EINVAL, -EBADMSG. A peer
+ * that keeps rewriting the lock word can only delay the call, up to its
+ * timeout, and not spin it at full speed (it backs off).
  */
 SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *mutex, int64_t timeout_ns);
 
@@ -603,7 +605,7 @@ SHMCAP_EXPORT int shmcap_cond_init(shmcap_cond *cond);
  *
  * Returns 0 or -ETIMEDOUT with the mutex held, or -EOWNERDEAD with the
  * mutex held and its previous holder dead (see shmcap_mutex_lock()).
- * Errors with the mutex NOT held: -ENOTRECOVERABLE, -EBADMSG, -EBUSY and
+ * Errors with the mutex NOT held: -ENOTRECOVERABLE, -EBADMSG and
  * -EDEADLK (a peer wrote the caller's own id into the lock) from the
  * re-lock. Errors before waiting, the mutex left as it was:
  * -EPERM (not held by the caller), -EINVAL, -EBADMSG.

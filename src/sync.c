@@ -58,8 +58,41 @@ static int64_t spin_ns = SPIN_UNSET;
 #define MUTEX_SLICE_MIN_NS 1000000
 #define MUTEX_SLICE_MAX_NS 8000000
 
-/* Bound on compare-and-swap retries against a peer that keeps writing. */
+/*
+ * Compare-and-swap retries in a row before backing off. Honest rivals make
+ * long runs of lost races vanishingly rare; a peer that rewrites a word
+ * without pause could make them endless. So each CAS_TRIES losses in a row
+ * cost a 1 ms sleep (bounding the CPU such a peer can burn in us), the
+ * caller's deadline is honoured, and a post, which has no deadline, gives
+ * up after POST_GIVEUP_NS of continuous losses.
+ */
 #define CAS_TRIES 1000
+#define BACKOFF_NS 1000000
+#define POST_GIVEUP_NS 100000000
+
+static void backoff(int64_t deadline)
+{
+	struct timespec ts = { 0, BACKOFF_NS };
+	int64_t left = deadline - shmcap__now_ns();
+
+	if (left < BACKOFF_NS)
+		ts.tv_nsec = left > 0 ? left : 0;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Count a lost compare-and-swap; every CAS_TRIES in a row, back off.
+ * Returns -ETIMEDOUT once the deadline has passed, else 0.
+ */
+static int lost_race(unsigned int *tries, int64_t deadline)
+{
+	if (++*tries % CAS_TRIES)
+		return 0;
+	if (shmcap__now_ns() >= deadline)
+		return -ETIMEDOUT;
+	backoff(deadline);
+	return 0;
+}
 
 #define MUTEX_TID_MASK 0x3fffffffu
 #define MUTEX_WAITERS 0x80000000u
@@ -170,7 +203,10 @@ SHMCAP_EXPORT int shmcap_sem_init(shmcap_sem *s, uint32_t value)
 	return 0;
 }
 
-/* Take one unit if there is one: 0, -EAGAIN, or -EBADMSG. */
+/*
+ * Take one unit if there is one: 0, -EAGAIN (none), -EBADMSG, or -EBUSY
+ * after CAS_TRIES lost races in a row (the value keeps changing).
+ */
 static int sem_take(shmcap_sem *s)
 {
 	uint32_t v = load32(&s->value, ORDER_RELAXED);
@@ -185,14 +221,17 @@ static int sem_take(shmcap_sem *s)
 		if (cas32(&s->value, &v, v - 1, ORDER_ACQUIRE))
 			return 0;
 	}
-	return -EAGAIN;
+	return -EBUSY;
 }
 
 SHMCAP_EXPORT int shmcap_sem_trywait(shmcap_sem *s)
 {
 	int ret = sem_check(s);
 
-	return ret < 0 ? ret : sem_take(s);
+	if (ret < 0)
+		return ret;
+	ret = sem_take(s);
+	return ret == -EBUSY ? -EAGAIN : ret;
 }
 
 SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *s, int64_t timeout_ns)
@@ -204,7 +243,7 @@ SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *s, int64_t timeout_ns)
 	if (ret < 0)
 		return ret;
 	ret = sem_take(s);
-	if (ret != -EAGAIN)
+	if (ret != -EAGAIN && ret != -EBUSY)
 		return ret;
 	if (timeout_ns == 0)
 		return -ETIMEDOUT;
@@ -212,10 +251,12 @@ SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *s, int64_t timeout_ns)
 	for (;;) {
 		if (spin_while32(&s->value, 0, deadline)) {
 			ret = sem_take(s);
-			if (ret != -EAGAIN)
+			if (ret != -EAGAIN && ret != -EBUSY)
 				return ret;
 			if (shmcap__now_ns() >= deadline)
 				return -ETIMEDOUT;
+			if (ret == -EBUSY)
+				backoff(deadline); /* a peer keeps rewriting it */
 			continue;
 		}
 		/* Seq_cst: see "lost wake-ups" at the top. */
@@ -239,22 +280,27 @@ SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *s, int64_t timeout_ns)
 
 SHMCAP_EXPORT int shmcap_sem_post(shmcap_sem *s)
 {
+	int64_t giveup = INT64_MAX;
+	unsigned int tries = 0;
 	uint32_t v;
-	int ret, tries;
+	int ret;
 
 	ret = sem_check(s);
 	if (ret < 0)
 		return ret;
 	v = load32(&s->value, ORDER_RELAXED);
-	for (tries = 0;; tries++) {
+	for (;;) {
 		if (v >= SHMCAP_SEM_VALUE_MAX)
 			return v == SHMCAP_SEM_VALUE_MAX ? -EOVERFLOW
 							 : -EBADMSG;
-		if (tries == CAS_TRIES)
-			return -EBUSY;
 		/* Seq_cst: pairs with the sleeper's increment of sleepers. */
 		if (cas32(&s->value, &v, v + 1, ORDER_SEQ_CST))
 			break;
+		/* The clock is read only after a thousand lost races. */
+		if (tries + 1 == CAS_TRIES && giveup == INT64_MAX)
+			giveup = shmcap__now_ns() + POST_GIVEUP_NS;
+		if (lost_race(&tries, giveup) < 0)
+			return -EBUSY;
 	}
 	if (load32(&s->sleepers, ORDER_SEQ_CST) != 0)
 		futex_wake(&s->value, 1);
@@ -468,9 +514,10 @@ SHMCAP_EXPORT int shmcap_mutex_trylock(shmcap_mutex *m)
 SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *m, int64_t timeout_ns)
 {
 	int64_t deadline, slice, slice_ns = MUTEX_SLICE_MIN_NS;
+	unsigned int tries = 0;
 	uint32_t extra = 0;
 	uint64_t o, me;
-	int ret, tries;
+	int ret;
 
 	ret = mutex_check(m);
 	if (ret < 0)
@@ -488,13 +535,13 @@ SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *m, int64_t timeout_ns)
 		if (mutex_try(m, &o, me, 0))
 			return mutex_acquired(m);
 	}
-	for (tries = 0;;) {
+	for (;;) {
 		o = load64(&m->owner, ORDER_RELAXED);
 		if (o == 0) {
 			if (mutex_try(m, &o, me, extra))
 				return mutex_acquired(m);
-			if (++tries > CAS_TRIES)
-				return -EBUSY;
+			if (lost_race(&tries, deadline) < 0)
+				return -ETIMEDOUT;
 			continue;
 		}
 		if (!owner_alive(o)) {
@@ -504,6 +551,8 @@ SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *m, int64_t timeout_ns)
 					ORDER_RELAXED);
 				return -EOWNERDEAD;
 			}
+			if (lost_race(&tries, deadline) < 0)
+				return -ETIMEDOUT;
 			continue;
 		}
 		if (timeout_ns == 0)
@@ -512,8 +561,8 @@ SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *m, int64_t timeout_ns)
 			uint64_t want = o | MUTEX_WAITERS;
 
 			if (!cas64(&m->owner, &o, want, ORDER_RELAXED)) {
-				if (++tries > CAS_TRIES)
-					return -EBUSY;
+				if (lost_race(&tries, deadline) < 0)
+					return -ETIMEDOUT;
 				continue;
 			}
 			o = want;
@@ -523,6 +572,7 @@ SHMCAP_EXPORT int shmcap_mutex_lock(shmcap_mutex *m, int64_t timeout_ns)
 			slice_ns *= 2;
 		ret = futex_wait_until(mutex_word(m), (uint32_t)o,
 				       slice < deadline ? slice : deadline);
+		tries = 0; /* no longer losing races in a row */
 		extra = MUTEX_WAITERS;
 		if (ret == -ETIMEDOUT && shmcap__now_ns() >= deadline) {
 			o = 0;

@@ -24,9 +24,10 @@
  *   the lock over with a compare-and-swap and reports -EOWNERDEAD. Why this
  *   rather than glibc's robust pthread mutexes: see docs/sync.md.
  * - Hostile memory. Every call checks magic and version; values outside
- *   their range give -EBADMSG; every retry loop is bounded by the caller's
- *   deadline or by a retry count, so a peer scribbling on the words can make
- *   calls fail or time out, never crash or spin for ever.
+ *   their range give -EBADMSG; a run of lost compare-and-swap races backs
+ *   off (1 ms per thousand) and ends at the caller's deadline, or after
+ *   100 ms for a post, so a peer scribbling on the words can make calls
+ *   fail or time out, never crash or spin for ever (see lost_race()).
  *
  * Concurrency: any number of threads and processes may call any function
  * on the same object at once. Wait and lock are blocking (lock-free on the

@@ -10,14 +10,17 @@
  * Layers (see shmcap(7) and docs/):
  *   1. region   - shareable memory: anonymous (memfd) or named (POSIX shm)
  *   2. cap      - a descriptor with a type and rights; derive, close, token
- *   3. transfer - send capabilities with data over a Unix socket; tokens
+ *   3. transfer - send capabilities with data over a Unix socket; tokens;
+ *      names    - publish capabilities under a name, look them up
+ *   4. actor    - identity, spawn with named capabilities, wait, signal,
+ *                 privilege, map from another actor
  *   5. sync     - semaphores, robust mutexes, conditions in shared memory;
  *      notify   - notifiers (doorbells) with a pollable descriptor
- * (layer 4, actors, comes later.)
  *
  * Handles are opaque pointers with getters, so bindings never mirror a C
  * struct. All descriptors the library creates are close-on-exec. No call
- * starts a thread unless asked to (SHMCAP_ISSUER_THREAD).
+ * starts a thread unless asked to (SHMCAP_ISSUER_THREAD,
+ * SHMCAP_NAME_THREAD, shmcap_map_grant()).
  */
 #ifndef SHMCAP_H
 #define SHMCAP_H
@@ -97,14 +100,16 @@ typedef struct shmcap_cap shmcap_cap;
 /* Types of object a capability can name. */
 #define SHMCAP_TYPE_REGION 1
 #define SHMCAP_TYPE_NOTIFIER 2
+#define SHMCAP_TYPE_ACTOR 3 /* a process, through a pidfd */
 
 /* Rights. */
 #define SHMCAP_RIGHT_READ 0x1u   /* map and read a region */
 #define SHMCAP_RIGHT_WRITE 0x2u  /* map writable, grow, seal a region */
-#define SHMCAP_RIGHT_SIGNAL 0x4u /* signal a notifier (advisory) */
-#define SHMCAP_RIGHT_WAIT 0x8u   /* wait on a notifier (advisory) */
+#define SHMCAP_RIGHT_SIGNAL 0x4u /* signal a notifier or actor (advisory) */
+#define SHMCAP_RIGHT_WAIT 0x8u   /* wait on a notifier or actor (advisory) */
 #define SHMCAP_RIGHTS_REGION (SHMCAP_RIGHT_READ | SHMCAP_RIGHT_WRITE)
 #define SHMCAP_RIGHTS_NOTIFIER (SHMCAP_RIGHT_SIGNAL | SHMCAP_RIGHT_WAIT)
+#define SHMCAP_RIGHTS_ACTOR (SHMCAP_RIGHT_SIGNAL | SHMCAP_RIGHT_WAIT)
 
 /* The object type of cap (SHMCAP_TYPE_*), or -EINVAL if cap is NULL. */
 SHMCAP_EXPORT int shmcap_cap_type(const shmcap_cap *cap);
@@ -280,7 +285,10 @@ typedef uint64_t shmcap_off;
  * no SHMCAP_MAP_FIXED, addr is a hint that may not be honoured; with
  * SHMCAP_MAP_FIXED the mapping is placed exactly at addr (page aligned) or
  * the call fails with -EEXIST if anything is mapped there: an existing
- * mapping is never replaced.
+ * mapping is never replaced. In a supervisor actor (see Privilege) addr
+ * must be NULL or the address the group assigned to the region: the
+ * mapping goes there (-EINVAL for any other address, -ENOSPC when the
+ * group's range is full or the region outgrew the room assigned to it).
  *
  * Errors: -EINVAL (NULL, unknown flags, unaligned offset, FIXED with a
  * NULL or unaligned addr),
@@ -478,6 +486,403 @@ SHMCAP_EXPORT int shmcap_token_revoke(shmcap_issuer *iss, const char *token);
  */
 SHMCAP_EXPORT int shmcap_token_resolve(const char *token, int64_t timeout_ns,
 				       shmcap_cap **out);
+
+/* ------------------------------------------------------------------------
+ * Names
+ *
+ * An actor publishes capabilities under a name; any actor on the host (in
+ * the same network namespace) looks them up. A name is an abstract Unix
+ * socket, "shmcap-name-NAME", that the publisher listens on: it needs no
+ * file and no daemon, and the kernel removes it the moment the publisher
+ * closes it, exits or is killed, so a name never outlives its publisher.
+ * A second publisher of a live name gets -EEXIST.
+ *
+ * Requests are answered while the publisher serves them: in a background
+ * thread (SHMCAP_NAME_THREAD) or when the owner calls shmcap_name_dispatch(),
+ * e.g. when shmcap_name_fd() is readable in its event loop.
+ *
+ * Access rule, checked against the credentials the kernel reports for the
+ * client (uid, gid and supplementary groups): uid 0 gets everything; the
+ * publisher's effective uid and the uids added with shmcap_name_allow() get
+ * the owner bits of mode; the publisher's effective gid and added gids get
+ * the group bits; everyone else the other bits -- as shm_open()'s mode.
+ * Read (4) lets a client look the name up and receive the capabilities with
+ * READ and WAIT rights only; write (2) adds WRITE and SIGNAL. A client with
+ * neither, or whose capabilities would be left without rights, gets
+ * -EACCES. A region capability is never handed out without READ.
+ *
+ * Names: 1 to SHMCAP_PUBLISHED_NAME_MAX bytes of letters, digits and
+ * "._-/"; names starting with "shmcap." are reserved.
+ */
+
+typedef struct shmcap_name shmcap_name;
+
+#define SHMCAP_PUBLISHED_NAME_MAX 90 /* longest published name, in bytes */
+
+/* Flags for shmcap_name_publish(). */
+#define SHMCAP_NAME_THREAD 0x1u /* serve lookups from a thread */
+
+/* Kinds for shmcap_name_allow(). */
+#define SHMCAP_ALLOW_UID 1
+#define SHMCAP_ALLOW_GID 2
+
+/*
+ * A request handler for shmcap_name_publish_fn(): called once per client
+ * request, in the serving thread or in shmcap_name_dispatch(), with the
+ * client's credentials and the request's bytes (req_len may be 0). It
+ * fills caps[0..n) with new capabilities (the library sends and then
+ * closes them) and up to *reply_len bytes of reply (on entry the room,
+ * SHMCAP_MSG_MAX_DATA; on return the length used), and returns n
+ * (0 to max_caps) or a negative errno that the client receives as its
+ * result. The access rule has already been applied (the client is allowed
+ * at least read), and the capabilities returned are limited by it.
+ */
+typedef int (*shmcap_name_fn)(void *arg, const shmcap_peer *client,
+			      const void *req, size_t req_len,
+			      shmcap_cap **caps, size_t max_caps, void *reply,
+			      size_t *reply_len);
+
+/*
+ * Publish the ncaps capabilities in caps (copied: the caller may close its
+ * own) under name, with the access rule mode (0600, 0644, 0666, ...).
+ * ncaps may be 0: a client then learns only that the name lives.
+ * Errors: -EINVAL (NULL, bad flags or mode bits beyond 0777), -ENAMETOOLONG,
+ * -E2BIG (more than SHMCAP_MSG_MAX_CAPS), -EEXIST (a live publisher holds
+ * the name), -EMFILE, -ENOMEM, -EAGAIN (no thread).
+ */
+SHMCAP_EXPORT int shmcap_name_publish(const char *name,
+				      shmcap_cap *const *caps, size_t ncaps,
+				      unsigned int mode, unsigned int flags,
+				      shmcap_name **out);
+
+/*
+ * Publish name with a handler that answers each request, for servers that
+ * hand every client its own objects. Errors as shmcap_name_publish().
+ */
+SHMCAP_EXPORT int shmcap_name_publish_fn(const char *name, shmcap_name_fn fn,
+					 void *arg, unsigned int mode,
+					 unsigned int flags, shmcap_name **out);
+
+/*
+ * Let the user (SHMCAP_ALLOW_UID) or group (SHMCAP_ALLOW_GID) id use the
+ * owner or group bits of the rule. Takes effect for the next request.
+ * Errors: -EINVAL, -ENOSPC (more than 64 entries), -ENOMEM.
+ */
+SHMCAP_EXPORT int shmcap_name_allow(shmcap_name *n, int kind, uint32_t id);
+
+/* A descriptor readable when lookups wait, or -EINVAL. */
+SHMCAP_EXPORT int shmcap_name_fd(const shmcap_name *n);
+
+/*
+ * Answer the requests waiting, waiting up to timeout_ns for the first.
+ * Returns how many requests were handled (answered or refused). A client
+ * that connects and sends nothing is dropped after a short grace period,
+ * so it cannot stall the caller.
+ * Errors: -EINVAL (NULL, or n has its own thread), -EINTR.
+ */
+SHMCAP_EXPORT int shmcap_name_dispatch(shmcap_name *n, int64_t timeout_ns);
+
+/*
+ * Withdraw the name (it vanishes at once), stop its thread, close its
+ * capabilities and free n. NULL is ignored.
+ */
+SHMCAP_EXPORT void shmcap_name_unpublish(shmcap_name *n);
+
+/*
+ * Look name up: receive up to max_caps capabilities into caps (new, owned
+ * by the caller), with rights limited by the name's access rule. Returns
+ * how many. Waits up to timeout_ns for the answer; if the publisher dies
+ * meanwhile the call returns -ESRCH at once, not at the timeout.
+ * Errors: -EINVAL (NULL, malformed name), -ENAMETOOLONG, -ENOENT (nobody
+ * publishes name), -ESRCH (the publisher ended during the lookup), -EACCES
+ * (the rule refuses this caller), -E2BIG (more capabilities than
+ * max_caps; none is kept), -ETIMEDOUT, -EBADMSG, -EMFILE, or an error the
+ * publisher's handler returned.
+ */
+SHMCAP_EXPORT int shmcap_name_lookup(const char *name, shmcap_cap **caps,
+				     size_t max_caps, int64_t timeout_ns);
+
+/*
+ * Send a request of req_len bytes to name's handler and receive its
+ * capabilities (count in *ncaps) and up to reply_size bytes of reply.
+ * Returns the reply's length. A name published with fixed capabilities
+ * ignores the request and replies with no bytes.
+ * Errors: as shmcap_name_lookup(), and -EMSGSIZE (request above
+ * SHMCAP_MSG_MAX_DATA, or reply larger than reply_size).
+ */
+SHMCAP_EXPORT int shmcap_name_request(const char *name, const void *req,
+				      size_t req_len, shmcap_cap **caps,
+				      size_t max_caps, size_t *ncaps,
+				      void *reply, size_t reply_size,
+				      int64_t timeout_ns);
+
+/*
+ * The L4Re get_shared_buffer(ds, irq) pattern: look name up and expect a
+ * region followed by a notifier, as a server publishes them to share a
+ * buffer and a doorbell with each client that asks.
+ * Errors: as shmcap_name_lookup(), and -EPROTO (the name does not hold
+ * exactly a region then a notifier; nothing is kept).
+ */
+SHMCAP_EXPORT int shmcap_shared_buffer_get(const char *name,
+					   int64_t timeout_ns,
+					   shmcap_cap **region,
+					   shmcap_cap **notifier);
+
+/* ------------------------------------------------------------------------
+ * Actors
+ *
+ * An actor is a process. Its local id is its pid (ChorusOS's aid); its id
+ * is 128 bits unique across hosts, boots and pid reuse: the first 8 bytes
+ * come from the kernel's random boot id (/proc/sys/kernel/random/boot_id),
+ * the last 8 name the process within that boot -- the pidfs inode number
+ * of its pid where the kernel has pidfs (6.9 and later, never reused
+ * within a boot), else its start time in clock ticks times 2^22 plus its
+ * pid. Any actor can compute the id of another from its pid, so ids are
+ * not secrets. Text form: 32 lowercase hex digits. See docs/actors.md.
+ *
+ * An actor capability (SHMCAP_TYPE_ACTOR) holds a pidfd: it keeps naming
+ * the same process even after the pid is reused, so signalling and
+ * waiting through it are race-free. Its SIGNAL and WAIT rights are
+ * advisory; the kernel applies its own rule to signals (same uid or
+ * CAP_KILL).
+ */
+
+/* An actor's 128-bit id: a plain value, compared with memcmp. */
+typedef struct shmcap_actor_id {
+	uint8_t bytes[16];
+} shmcap_actor_id;
+
+#define SHMCAP_ACTOR_ID_TEXT 33 /* 32 hex digits and the NUL */
+
+/*
+ * The calling actor's local id (pid), and its id in *id unless id is
+ * NULL. Errors: -ENOENT (/proc not mounted), -EIO.
+ */
+SHMCAP_EXPORT int shmcap_self(shmcap_actor_id *id);
+
+/* An actor capability (SIGNAL and WAIT) for the calling actor. */
+SHMCAP_EXPORT int shmcap_actor_self(shmcap_cap **out);
+
+/*
+ * An actor capability for the process pid. With expect set, fails with
+ * -ESRCH unless that process's id is *expect: the way to name an actor
+ * from its text form without mistaking a process that reused its pid.
+ * Errors: -EINVAL (pid < 1), -ESRCH (no such process, or another id),
+ * -EMFILE, -ENOSYS (kernel without pidfd, before 5.3).
+ */
+SHMCAP_EXPORT int shmcap_actor_open(int32_t pid, const shmcap_actor_id *expect,
+				    shmcap_cap **out);
+
+/* The actor's local id (pid), or -EINVAL if actor is not an actor cap. */
+SHMCAP_EXPORT int shmcap_actor_pid(const shmcap_cap *actor);
+
+/* The actor's id. Errors: -EINVAL. */
+SHMCAP_EXPORT int shmcap_actor_id_of(const shmcap_cap *actor,
+				     shmcap_actor_id *id);
+
+/*
+ * Write the text form of id into buf (SHMCAP_ACTOR_ID_TEXT bytes suffice).
+ * Returns 32. Errors: -EINVAL, -ENOSPC.
+ */
+SHMCAP_EXPORT int shmcap_actor_id_format(const shmcap_actor_id *id, char *buf,
+					 size_t size);
+
+/* Parse the text form (exactly 32 hex digits). Errors: -EINVAL. */
+SHMCAP_EXPORT int shmcap_actor_id_parse(const char *text, shmcap_actor_id *id);
+
+/*
+ * 1 while the actor runs, 0 once it has ended (a zombie has ended).
+ * Errors: -EINVAL, -EACCES (no WAIT right).
+ */
+SHMCAP_EXPORT int shmcap_actor_alive(const shmcap_cap *actor);
+
+/*
+ * Send signal sig (0 tests that it could be sent) to the actor.
+ * Errors: -EINVAL, -EACCES (no SIGNAL right), -EPERM (the kernel refuses:
+ * another user), -ESRCH (it has ended).
+ */
+SHMCAP_EXPORT int shmcap_actor_signal(const shmcap_cap *actor, int sig);
+
+/*
+ * Wait up to timeout_ns for the actor to end. For a child of the caller
+ * the child is reaped and *status (if not NULL) receives its wait status
+ * (WIFEXITED, WEXITSTATUS, WTERMSIG...); for any other actor *status is
+ * set to -1, as only its parent may collect it. A second wait on a reaped
+ * child returns 0 with the status it had.
+ * Errors: -EINVAL, -EACCES (no WAIT right), -ETIMEDOUT, -EINTR.
+ */
+SHMCAP_EXPORT int shmcap_actor_wait(shmcap_cap *actor, int64_t timeout_ns,
+				    int *status);
+
+/* ------------------------------------------------------------------------
+ * Spawning actors (ChorusOS afexecve, arun)
+ *
+ * shmcap_spawn() starts a program with named capabilities. The child finds
+ * each by name with shmcap_env_cap(), as L4Re's env()->get_cap("shm"),
+ * with no socket set-up. The i-th capability is descriptor 3 + i in the
+ * child and the environment variable SHMCAP_CAPS lists them as
+ * "NAME:FD:TYPE:RIGHTS" separated by commas, so a program that does not
+ * use shmcap simply gets the descriptors. Standard input, output and error
+ * are inherited; every other descriptor of the parent is closed in the
+ * child, so nothing is inherited by accident.
+ *
+ * The child is created with clone(CLONE_PIDFD | CLONE_VM | CLONE_VFORK):
+ * the parent gets a pidfd atomically (no window in which the pid could be
+ * reused) and learns synchronously whether exec succeeded, so a missing
+ * or non-executable program is an error in the parent.
+ */
+
+#define SHMCAP_SPAWN_MAX_CAPS 64
+
+/* Flags for shmcap_spawn(). */
+#define SHMCAP_SPAWN_PATH 0x1u       /* search PATH for a file without '/' */
+#define SHMCAP_SPAWN_SUPERVISOR 0x2u /* start a supervisor actor */
+
+/*
+ * Start file with argv and envp (NULL: the caller's environment) and
+ * caps[i] available under names[i] (the caller keeps its capabilities).
+ * Returns the child's pid; *actor (if not NULL) receives an actor
+ * capability for it with SIGNAL and WAIT rights. The caller should
+ * eventually shmcap_actor_wait() for it.
+ *
+ * Errors: -EINVAL (NULL file or argv, bad flags, a NULL cap, a name that
+ * is empty, too long (over 63 bytes), repeated or holds other than
+ * letters, digits and "._-/"), -E2BIG (more than SHMCAP_SPAWN_MAX_CAPS, or
+ * argv and environment too large), -ENOENT, -EACCES, -ENOEXEC, -ENOTDIR,
+ * -ELOOP, -ETXTBSY (as execve would report them for file), -EPERM
+ * (SHMCAP_SPAWN_SUPERVISOR in secure mode by a caller whose effective uid
+ * is not 0), -EAGAIN, -EMFILE, -ENOMEM, -ENOSYS (kernel before 5.2).
+ */
+SHMCAP_EXPORT int shmcap_spawn(const char *file, char *const argv[],
+			       char *const envp[], const char *const names[],
+			       shmcap_cap *const caps[], size_t ncaps,
+			       unsigned int flags, shmcap_cap **actor);
+
+/*
+ * The capability the spawning actor passed under name, as a new
+ * capability (each call makes a new one). The descriptors listed in
+ * SHMCAP_CAPS are made close-on-exec on the first call, so they are not
+ * passed on to programs this actor executes. Each is checked to be what
+ * the list claims (a region is a shmem file, a notifier an eventfd, an
+ * actor a pidfd), and gets no more rights than its descriptor allows.
+ * Errors: -EINVAL (NULL), -ENOENT (no capability of that name, or no
+ * SHMCAP_CAPS), -EBADMSG (SHMCAP_CAPS malformed, or the descriptor is not
+ * what it claims), -EMFILE, -ENOMEM.
+ */
+SHMCAP_EXPORT int shmcap_env_cap(const char *name, shmcap_cap **out);
+
+/* ------------------------------------------------------------------------
+ * Privilege (ChorusOS user and supervisor actors)
+ *
+ * A user actor maps regions wherever it likes. Supervisor actors share
+ * one address layout within their group: a region that any member maps
+ * with shmcap_region_map() is placed at the address the group assigned to
+ * it, in the reserved range [SHMCAP_SUPERVISOR_BASE, + _SIZE), so raw
+ * pointers into it stay valid between members. If that address is taken
+ * in a member, the map fails with -EEXIST; nothing is ever replaced.
+ *
+ * A supervisor spawned by a supervisor joins its parent's group and starts
+ * with every region its parent had mapped for the group already mapped at
+ * the group's addresses. A supervisor spawned by a user actor, or a user
+ * actor that becomes a supervisor, founds a new group.
+ *
+ * Secure mode (on when the file /etc/shmcap/secure exists or the
+ * environment holds SHMCAP_SECURE=1; passed on to every actor spawned):
+ * only an effective uid 0 may start a supervisor actor or become one, and
+ * a process whose effective uid is not 0 is never taken for a supervisor.
+ * Outside secure mode the privilege is a convention between cooperating
+ * programs, not a protection. See docs/actors.md.
+ */
+
+#define SHMCAP_PRIV_USER 0
+#define SHMCAP_PRIV_SUPERVISOR 1
+
+#define SHMCAP_SUPERVISOR_BASE UINT64_C(0x7e8000000000)
+#define SHMCAP_SUPERVISOR_SIZE UINT64_C(0x4000000000) /* 256 GiB */
+
+/*
+ * The privilege (SHMCAP_PRIV_*) of actor, or of the caller if actor is
+ * NULL. For another actor it is read from the environment it was started
+ * with. Errors: -EINVAL, -ESRCH (ended), -EACCES (another user's process),
+ * or the error that made the caller's joining of its group fail at start.
+ */
+SHMCAP_EXPORT int shmcap_privilege(const shmcap_cap *actor);
+
+/*
+ * Make the caller a supervisor (founding a new group) or a user actor
+ * (leaving its group; its mappings stay where they are).
+ * Errors: -EINVAL, -EPERM (secure mode and effective uid not 0), -ENOMEM,
+ * -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_privilege_set(int privilege);
+
+/* 1 if secure mode is on for the caller, else 0. */
+SHMCAP_EXPORT int shmcap_secure_mode(void);
+
+/* ------------------------------------------------------------------------
+ * Mapping from another actor (ChorusOS rgnMapFromActor)
+ *
+ * An actor grants access to one of its mappings with shmcap_map_grant();
+ * another actor then names an address range in the granting actor's
+ * address space and gets the region behind it mapped into its own, with
+ * no more rights than the grant gives. Grants are served by a thread the
+ * first grant starts (on the abstract socket "shmcap-actor-ID"); the
+ * thread and the grants end with the actor. See docs/actors.md.
+ */
+
+/* Flag for shmcap_map_from_actor(): place the mapping at the address it
+ * has in the source actor (never replacing anything: -EEXIST). */
+#define SHMCAP_MAP_SAME 0x10u
+
+/*
+ * Let other actors map m's range with at most rights (READ, or READ and
+ * WRITE), subject to the access rule mode as for names (0600: this user
+ * only). region is the capability m was mapped from; the grant keeps its
+ * own copy with those rights. Granting again replaces the rights and rule.
+ * Unmapping m revokes the grant.
+ * Errors: -EINVAL (NULL, bad rights or mode, region is not the one m
+ * maps), -EPERM (rights beyond region's), -EAGAIN (no thread), -ENOMEM,
+ * -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_map_grant(shmcap_map *m, const shmcap_cap *region,
+				   unsigned int rights, unsigned int mode);
+
+/* Withdraw m's grant. Errors: -EINVAL, -ENOENT (not granted). */
+SHMCAP_EXPORT int shmcap_map_revoke(shmcap_map *m);
+
+/*
+ * Map length bytes found at src_addr in actor's address space (both page
+ * aligned; length 0 means to the end of that granted mapping) into the
+ * caller: anywhere (addr NULL), at addr (SHMCAP_MAP_FIXED), or at src_addr
+ * (SHMCAP_MAP_SAME). flags also take SHMCAP_MAP_WRITE.
+ * Errors: -EINVAL, -ESRCH (the actor ended or grants nothing), -ENOENT
+ * (no granted mapping covers the range), -EACCES (rule or rights refuse),
+ * -EEXIST (the fixed or same address is occupied), -ETIMEDOUT, -ENOMEM,
+ * -EMFILE.
+ */
+SHMCAP_EXPORT int shmcap_map_from_actor(const shmcap_cap *actor,
+					const void *src_addr, uint64_t length,
+					void *addr, unsigned int flags,
+					int64_t timeout_ns, shmcap_map **out);
+
+/* ------------------------------------------------------------------------
+ * Lifetime
+ *
+ * Everything an actor holds is released by the kernel when it ends,
+ * however it ends (SIGKILL included): its descriptors and so its
+ * capabilities, its mappings, its published names and grants (their
+ * sockets close), its issuers and their tokens, and the mutexes it held
+ * (the next locker recovers them, see shmcap_mutex_lock()). An anonymous
+ * region disappears when the last descriptor and mapping of it anywhere go.
+ *
+ * What is not tied to any actor -- ChorusOS calls such resources
+ * "anonymous" -- must be released explicitly, as its seed programs do: a
+ * named region lives until shmcap_region_unlink() (shmcap(1) gc lists and
+ * removes leftovers), and the state of an object inside a region (a
+ * semaphore's count, a message) lives as long as the region. A child
+ * actor is a process like any other: it outlives its spawner unless
+ * waited for or signalled.
+ */
 
 /* ------------------------------------------------------------------------
  * Synchronisation in shared memory

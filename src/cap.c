@@ -95,6 +95,8 @@ int shmcap__cap_adopt(int fd, uint32_t type, uint32_t claimed_rights,
 		return shmcap__region_adopt(fd, claimed_rights, out);
 	case SHMCAP_TYPE_NOTIFIER:
 		return shmcap__notifier_adopt(fd, claimed_rights, out);
+	case SHMCAP_TYPE_ACTOR:
+		return shmcap__actor_adopt(fd, claimed_rights, out);
 	default:
 		close(fd);
 		return -EBADMSG;

@@ -86,6 +86,69 @@ ssize_t shmcap__recv_msg(int sock, struct iovec *iov, int iovlen, int flags,
 /* Close the n descriptors at fds. */
 void shmcap__close_fds(const int *fds, size_t n);
 
+/*
+ * A mapping. dev/ino identify the region file (the same through every
+ * descriptor and in every process); grant is set while other actors may
+ * map it (grant.c).
+ */
+struct shmcap__grant;
+struct shmcap_map {
+	void *addr;
+	uint64_t size;
+	uint64_t region_offset;
+	int prot;
+	uint64_t dev, ino;
+	struct shmcap__grant *grant;
+};
+
+/* Withdraw m's grant before m is unmapped (grant.c). */
+void shmcap__grant_drop(shmcap_map *m);
+
+/*
+ * Where a supervisor actor must map [offset, offset + length) of region
+ * (privilege.c): returns 0 if the caller is a user actor (map as asked),
+ * 1 with *where set to the group's address for that range, or -errno
+ * (-EINVAL for an addr other than the group's, -ENOSPC, ...). addr and
+ * flags are what the caller of shmcap_region_map() passed.
+ */
+int shmcap__group_place(const shmcap_cap *region, uint64_t offset,
+			uint64_t length, void *addr, unsigned int flags,
+			void **where);
+
+/*
+ * Adopt a received descriptor as an actor capability: it must be a pidfd
+ * (actor.c). Takes ownership of fd (closed on failure).
+ */
+int shmcap__actor_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
+
+/*
+ * What shmcap_spawn() adds for the child's privilege (privilege.c):
+ * capabilities under reserved names ("shmcap." prefix) and environment
+ * strings "NAME=VALUE". In the strings, every SHMCAP__PID_HOLDER is
+ * replaced by the child's pid written as 10 digits with leading zeros,
+ * in the child before exec, so a list inherited by a later program that
+ * did not come from shmcap_spawn() is recognised as stale.
+ */
+#define SHMCAP__PID_HOLDER "@@@@@@@@@@"
+#define SHMCAP__EXTRA_MAX 72
+struct shmcap__spawn_extra {
+	const char *names[SHMCAP__EXTRA_MAX];
+	shmcap_cap *caps[SHMCAP__EXTRA_MAX];
+	size_t ncaps;
+	char *env[4];
+	size_t nenv;
+};
+
+/*
+ * Fill x for a spawn with these flags: -EPERM if SHMCAP_SPAWN_SUPERVISOR
+ * is not allowed (secure mode, effective uid not 0). On success the
+ * caller passes x's capabilities and strings on and then calls
+ * shmcap__spawn_extra_free().
+ */
+int shmcap__privilege_spawn_extra(unsigned int flags,
+				  struct shmcap__spawn_extra *x);
+void shmcap__spawn_extra_free(struct shmcap__spawn_extra *x);
+
 /* A new O_RDONLY, close-on-exec descriptor for the file behind fd. */
 int shmcap__reopen_rdonly(int fd);
 

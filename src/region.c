@@ -37,11 +37,6 @@
 #define MFD_NOEXEC_SEAL 0x0008U
 #endif
 
-struct shmcap_map {
-	void *addr;
-	uint64_t size;
-	uint64_t region_offset;
-};
 
 /* Round size up to whole pages; -EFBIG above SHMCAP_REGION_SIZE_MAX. */
 static int region_round(uint64_t size, uint64_t *rounded)
@@ -268,7 +263,9 @@ SHMCAP_EXPORT int shmcap_region_map(const shmcap_cap *region,
 				   SHMCAP_MAP_FIXED | SHMCAP_MAP_UNSEALED;
 	uint64_t page = shmcap__page_size(), size;
 	int prot = PROT_READ, mflags = MAP_SHARED, seals, ret;
+	struct stat st;
 	shmcap_map *m;
+	void *where;
 	void *p;
 
 	if (region_check(region) < 0 || !out || (flags & ~known))
@@ -291,9 +288,9 @@ SHMCAP_EXPORT int shmcap_region_map(const shmcap_cap *region,
 		if (!(seals & F_SEAL_SHRINK))
 			return -EPERM;
 	}
-	ret = shmcap_region_size(region, &size);
-	if (ret < 0)
-		return ret;
+	if (fstat(region->fd, &st) < 0)
+		return shmcap__neg_errno();
+	size = (uint64_t)st.st_size;
 	if (length == 0) {
 		if (offset >= size)
 			return -ERANGE;
@@ -305,6 +302,14 @@ SHMCAP_EXPORT int shmcap_region_map(const shmcap_cap *region,
 		return -ERANGE;
 	if (length > SIZE_MAX)
 		return -ENOMEM;
+	ret = shmcap__group_place(region, offset, length, addr, flags, &where);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		/* A supervisor maps where its group placed the region. */
+		addr = where;
+		flags |= SHMCAP_MAP_FIXED;
+	}
 
 	m = malloc(sizeof(*m));
 	if (!m)
@@ -327,6 +332,10 @@ SHMCAP_EXPORT int shmcap_region_map(const shmcap_cap *region,
 	m->addr = p;
 	m->size = length;
 	m->region_offset = offset;
+	m->prot = prot;
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->grant = NULL;
 	*out = m;
 	return 0;
 }
@@ -335,6 +344,8 @@ SHMCAP_EXPORT void shmcap_map_unmap(shmcap_map *m)
 {
 	if (!m)
 		return;
+	if (m->grant)
+		shmcap__grant_drop(m);
 	munmap(m->addr, (size_t)m->size);
 	free(m);
 }

@@ -620,8 +620,12 @@ static int resolve_send(int sock, const struct req *rq,
 		if (left <= 0) {
 			flags |= MSG_DONTWAIT;
 		} else {
-			tv.tv_sec = left / 1000000000;
-			tv.tv_usec = (left % 1000000000 + 999) / 1000;
+			/* Rounded up to whole microseconds, and carried
+			 * into tv_sec so that tv_usec stays below 10^6
+			 * (setsockopt refuses it with EDOM otherwise). */
+			left = (left + 999) / 1000;
+			tv.tv_sec = left / 1000000;
+			tv.tv_usec = left % 1000000;
 			if (setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv,
 				       sizeof(tv)) < 0)
 				return shmcap__neg_errno();

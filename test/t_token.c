@@ -322,6 +322,16 @@ static void test_thread_basic(void)
 		shmcap_map_unmap(m);
 		shmcap_cap_close(got);
 	}
+	/*
+	 * Timeouts whose fraction of a second, less the microseconds spent
+	 * before the send, rounds up to a whole second: once made the send
+	 * timeout's tv_usec 1000000, which setsockopt refused (EDOM).
+	 */
+	for (i = 0; i < 40; i++) {
+		CHECK_OK(shmcap_token_resolve(
+			tok, 2000000000 + (int64_t)i * 500, &got));
+		shmcap_cap_close(got);
+	}
 	/* SHMCAP_FOREVER works too. */
 	resolve_ok(tok, SHMCAP_RIGHTS_REGION, "written through a resolved cap");
 	CHECK_OK(shmcap_token_resolve(tok, SHMCAP_FOREVER, &got));

@@ -288,7 +288,9 @@ typedef uint64_t shmcap_off;
  * mapping is never replaced. In a supervisor actor (see Privilege) addr
  * must be NULL or the address the group assigned to the region: the
  * mapping goes there (-EINVAL for any other address, -ENOSPC when the
- * group's range is full or the region outgrew the room assigned to it).
+ * group's range is full or the region outgrew the room assigned to it,
+ * -EBADMSG when the group's registry is corrupt, -ETIMEDOUT when another
+ * member has held the registry's lock for 10 s).
  *
  * Errors: -EINVAL (NULL, unknown flags, unaligned offset, FIXED with a
  * NULL or unaligned addr),
@@ -535,7 +537,10 @@ typedef struct shmcap_name shmcap_name;
  * SHMCAP_MSG_MAX_DATA; on return the length used), and returns n
  * (0 to max_caps) or a negative errno that the client receives as its
  * result. The access rule has already been applied (the client is allowed
- * at least read), and the capabilities returned are limited by it.
+ * at least read), and the capabilities returned are limited by it. A
+ * count above max_caps, a NULL among the first n entries or a reply
+ * longer than the room gives the client -EIO (every capability filled in
+ * is closed). A handler must not unpublish its own name.
  */
 typedef int (*shmcap_name_fn)(void *arg, const shmcap_peer *client,
 			      const void *req, size_t req_len,
@@ -546,9 +551,10 @@ typedef int (*shmcap_name_fn)(void *arg, const shmcap_peer *client,
  * Publish the ncaps capabilities in caps (copied: the caller may close its
  * own) under name, with the access rule mode (0600, 0644, 0666, ...).
  * ncaps may be 0: a client then learns only that the name lives.
- * Errors: -EINVAL (NULL, bad flags or mode bits beyond 0777), -ENAMETOOLONG,
- * -E2BIG (more than SHMCAP_MSG_MAX_CAPS), -EEXIST (a live publisher holds
- * the name), -EMFILE, -ENOMEM, -EAGAIN (no thread).
+ * Errors: -EINVAL (NULL, a malformed or reserved name, bad flags or mode
+ * bits beyond 0777), -ENAMETOOLONG, -E2BIG (more than SHMCAP_MSG_MAX_CAPS),
+ * -EEXIST (a live publisher holds the name), -EMFILE, -ENOMEM, -EAGAIN (no
+ * thread).
  */
 SHMCAP_EXPORT int shmcap_name_publish(const char *name,
 				      shmcap_cap *const *caps, size_t ncaps,
@@ -575,16 +581,20 @@ SHMCAP_EXPORT int shmcap_name_fd(const shmcap_name *n);
 
 /*
  * Answer the requests waiting, waiting up to timeout_ns for the first.
- * Returns how many requests were handled (answered or refused). A client
- * that connects and sends nothing is dropped after a short grace period,
- * so it cannot stall the caller.
- * Errors: -EINVAL (NULL, or n has its own thread), -EINTR.
+ * Returns how many requests were handled (answered, refused, or dropped).
+ * A client that connects and sends nothing is dropped after a short grace
+ * period (50 ms for all clients accepted together, at most 64 per round),
+ * so it cannot stall the caller. One thread at a time may dispatch a name.
+ * Errors: -EINVAL (NULL, or n has its own thread), -EINTR, -EMFILE.
  */
 SHMCAP_EXPORT int shmcap_name_dispatch(shmcap_name *n, int64_t timeout_ns);
 
 /*
  * Withdraw the name (it vanishes at once), stop its thread, close its
- * capabilities and free n. NULL is ignored.
+ * capabilities and free n. NULL is ignored. Not from n's own handler. A
+ * child of fork() inherits the listening socket (the name lives while any
+ * process holds it; exec closes it) but not the thread; unpublishing in
+ * the child closes only the child's copies.
  */
 SHMCAP_EXPORT void shmcap_name_unpublish(shmcap_name *n);
 
@@ -592,23 +602,30 @@ SHMCAP_EXPORT void shmcap_name_unpublish(shmcap_name *n);
  * Look name up: receive up to max_caps capabilities into caps (new, owned
  * by the caller), with rights limited by the name's access rule. Returns
  * how many. Waits up to timeout_ns for the answer; if the publisher dies
- * meanwhile the call returns -ESRCH at once, not at the timeout.
+ * meanwhile the call returns -ESRCH at once, not at the timeout. A
+ * request the publisher dropped unanswered (it came after the grace
+ * period) is sent again on a new connection, three times at most.
  * Errors: -EINVAL (NULL, malformed name), -ENAMETOOLONG, -ENOENT (nobody
  * publishes name), -ESRCH (the publisher ended during the lookup), -EACCES
  * (the rule refuses this caller), -E2BIG (more capabilities than
- * max_caps; none is kept), -ETIMEDOUT, -EBADMSG, -EMFILE, or an error the
- * publisher's handler returned.
+ * max_caps; none is kept), -ETIMEDOUT, -EBADMSG (a malformed reply),
+ * -ECONNRESET (dropped unanswered three times), -EIO (the publisher's
+ * handler misbehaved), -EMFILE, or an error the publisher's handler
+ * returned. A name starting with "shmcap." is not refused: nobody can
+ * publish it, so it gives -ENOENT.
  */
 SHMCAP_EXPORT int shmcap_name_lookup(const char *name, shmcap_cap **caps,
 				     size_t max_caps, int64_t timeout_ns);
 
 /*
  * Send a request of req_len bytes to name's handler and receive its
- * capabilities (count in *ncaps) and up to reply_size bytes of reply.
- * Returns the reply's length. A name published with fixed capabilities
- * ignores the request and replies with no bytes.
+ * capabilities (count in *ncaps, which may be NULL only if max_caps is 0)
+ * and up to reply_size bytes of reply. Returns the reply's length. A name
+ * published with fixed capabilities ignores the request and replies with
+ * no bytes. shmcap_name_lookup() on a handler's name sends no bytes and
+ * ignores the reply's.
  * Errors: as shmcap_name_lookup(), and -EMSGSIZE (request above
- * SHMCAP_MSG_MAX_DATA, or reply larger than reply_size).
+ * SHMCAP_MSG_MAX_DATA, or reply larger than reply_size; nothing is kept).
  */
 SHMCAP_EXPORT int shmcap_name_request(const char *name, const void *req,
 				      size_t req_len, shmcap_cap **caps,
@@ -656,11 +673,15 @@ typedef struct shmcap_actor_id {
 
 /*
  * The calling actor's local id (pid), and its id in *id unless id is
- * NULL. Errors: -ENOENT (/proc not mounted), -EIO.
+ * NULL. Errors: -ENOENT (/proc not mounted), -EMFILE, -EIO.
  */
 SHMCAP_EXPORT int shmcap_self(shmcap_actor_id *id);
 
-/* An actor capability (SIGNAL and WAIT) for the calling actor. */
+/*
+ * An actor capability (SIGNAL and WAIT) for the calling actor.
+ * Errors: -EINVAL, -EMFILE, -ENOSYS (kernel before 5.3), and those of
+ * shmcap_self().
+ */
 SHMCAP_EXPORT int shmcap_actor_self(shmcap_cap **out);
 
 /*
@@ -673,10 +694,19 @@ SHMCAP_EXPORT int shmcap_actor_self(shmcap_cap **out);
 SHMCAP_EXPORT int shmcap_actor_open(int32_t pid, const shmcap_actor_id *expect,
 				    shmcap_cap **out);
 
-/* The actor's local id (pid), or -EINVAL if actor is not an actor cap. */
+/*
+ * The actor's local id (pid, in the caller's pid namespace), or -EINVAL
+ * if actor is not an actor cap, or -ESRCH if it is unknown: the
+ * capability was received after the process had ended and been reaped,
+ * or from a pid namespace the caller does not see.
+ */
 SHMCAP_EXPORT int shmcap_actor_pid(const shmcap_cap *actor);
 
-/* The actor's id. Errors: -EINVAL. */
+/*
+ * The actor's id. Errors: -EINVAL, -ESRCH (unknown: only on a kernel
+ * without pidfs, for a capability received after the process had been
+ * reaped).
+ */
 SHMCAP_EXPORT int shmcap_actor_id_of(const shmcap_cap *actor,
 				     shmcap_actor_id *id);
 
@@ -698,8 +728,9 @@ SHMCAP_EXPORT int shmcap_actor_alive(const shmcap_cap *actor);
 
 /*
  * Send signal sig (0 tests that it could be sent) to the actor.
- * Errors: -EINVAL, -EACCES (no SIGNAL right), -EPERM (the kernel refuses:
- * another user), -ESRCH (it has ended).
+ * Errors: -EINVAL (also sig out of range), -EACCES (no SIGNAL right),
+ * -EPERM (the kernel refuses: another user), -ESRCH (it has ended, even
+ * if not yet reaped).
  */
 SHMCAP_EXPORT int shmcap_actor_signal(const shmcap_cap *actor, int sig);
 
@@ -707,9 +738,12 @@ SHMCAP_EXPORT int shmcap_actor_signal(const shmcap_cap *actor, int sig);
  * Wait up to timeout_ns for the actor to end. For a child of the caller
  * the child is reaped and *status (if not NULL) receives its wait status
  * (WIFEXITED, WEXITSTATUS, WTERMSIG...); for any other actor *status is
- * set to -1, as only its parent may collect it. A second wait on a reaped
- * child returns 0 with the status it had.
- * Errors: -EINVAL, -EACCES (no WAIT right), -ETIMEDOUT, -EINTR.
+ * set to -1, as only its parent may collect it (so is it for a child
+ * that another thread or capability reaped first, or when SIGCHLD is
+ * ignored and the kernel reaps children itself). A second wait on a
+ * reaped child returns 0 with the status it had.
+ * Errors: -EINVAL, -EACCES (no WAIT right), -ETIMEDOUT, -EINTR (a signal
+ * handler ran).
  */
 SHMCAP_EXPORT int shmcap_actor_wait(shmcap_cap *actor, int64_t timeout_ns,
 				    int *status);
@@ -721,10 +755,13 @@ SHMCAP_EXPORT int shmcap_actor_wait(shmcap_cap *actor, int64_t timeout_ns,
  * each by name with shmcap_env_cap(), as L4Re's env()->get_cap("shm"),
  * with no socket set-up. The i-th capability is descriptor 3 + i in the
  * child and the environment variable SHMCAP_CAPS lists them as
- * "NAME:FD:TYPE:RIGHTS" separated by commas, so a program that does not
- * use shmcap simply gets the descriptors. Standard input, output and error
- * are inherited; every other descriptor of the parent is closed in the
- * child, so nothing is inherited by accident.
+ * "PID;NAME:FD:TYPE:RIGHTS,NAME:FD:TYPE:RIGHTS..." (PID the child's pid in
+ * 10 digits, the rest decimal), so a program that does not use shmcap
+ * simply gets the descriptors. Standard input, output and error are
+ * inherited; every other descriptor of the parent is closed in the child,
+ * so nothing is inherited by accident. The child keeps the caller's
+ * signal mask and ignored signals, as across execve(); no signal handler
+ * of the caller ever runs in it.
  *
  * The child is created with clone(CLONE_PIDFD | CLONE_VM | CLONE_VFORK):
  * the parent gets a pidfd atomically (no window in which the pid could be
@@ -745,13 +782,21 @@ SHMCAP_EXPORT int shmcap_actor_wait(shmcap_cap *actor, int64_t timeout_ns,
  * capability for it with SIGNAL and WAIT rights. The caller should
  * eventually shmcap_actor_wait() for it.
  *
+ * The child's environment is envp without any SHMCAP_CAPS and
+ * SHMCAP_PRIVILEGE, plus its own SHMCAP_CAPS (listing no capability if
+ * ncaps is 0). With SHMCAP_SPAWN_PATH a file without '/' is looked for in
+ * the directories of the caller's PATH ("/bin:/usr/bin" if unset) as
+ * execvp() does, but a file that is not a program is -ENOEXEC, never run
+ * by /bin/sh.
+ *
  * Errors: -EINVAL (NULL file or argv, bad flags, a NULL cap, a name that
- * is empty, too long (over 63 bytes), repeated or holds other than
- * letters, digits and "._-/"), -E2BIG (more than SHMCAP_SPAWN_MAX_CAPS, or
- * argv and environment too large), -ENOENT, -EACCES, -ENOEXEC, -ENOTDIR,
- * -ELOOP, -ETXTBSY (as execve would report them for file), -EPERM
- * (SHMCAP_SPAWN_SUPERVISOR in secure mode by a caller whose effective uid
- * is not 0), -EAGAIN, -EMFILE, -ENOMEM, -ENOSYS (kernel before 5.2).
+ * is empty, too long (over 63 bytes), repeated, starting with "shmcap."
+ * (reserved) or holds other than letters, digits and "._-/"), -E2BIG
+ * (more than SHMCAP_SPAWN_MAX_CAPS, or argv and environment too large),
+ * -ENOENT, -EACCES, -ENOEXEC, -ENOTDIR, -ELOOP, -ETXTBSY (as execve would
+ * report them for file), -EPERM (SHMCAP_SPAWN_SUPERVISOR in secure mode
+ * by a caller whose effective uid is not 0), -EAGAIN, -EMFILE, -ENOMEM,
+ * -ENOSYS (kernel before 5.2).
  */
 SHMCAP_EXPORT int shmcap_spawn(const char *file, char *const argv[],
 			       char *const envp[], const char *const names[],
@@ -765,9 +810,15 @@ SHMCAP_EXPORT int shmcap_spawn(const char *file, char *const argv[],
  * passed on to programs this actor executes. Each is checked to be what
  * the list claims (a region is a shmem file, a notifier an eventfd, an
  * actor a pidfd), and gets no more rights than its descriptor allows.
- * Errors: -EINVAL (NULL), -ENOENT (no capability of that name, or no
- * SHMCAP_CAPS), -EBADMSG (SHMCAP_CAPS malformed, or the descriptor is not
- * what it claims), -EMFILE, -ENOMEM.
+ *
+ * The list is read and checked once, on the first successful call, and
+ * kept: a child of fork() of this actor inherits it with the descriptors,
+ * if the actor called shmcap_env_cap() before forking; otherwise the
+ * child finds the list made for another process (-ENOENT), as does any
+ * program started from it with fork and exec.
+ * Errors: -EINVAL (NULL), -ENOENT (no capability of that name, no
+ * SHMCAP_CAPS, or a list made for another process), -EBADMSG (SHMCAP_CAPS
+ * malformed, or the descriptor is not what it claims), -EMFILE, -ENOMEM.
  */
 SHMCAP_EXPORT int shmcap_env_cap(const char *name, shmcap_cap **out);
 
@@ -791,7 +842,7 @@ SHMCAP_EXPORT int shmcap_env_cap(const char *name, shmcap_cap **out);
  * only an effective uid 0 may start a supervisor actor or become one, and
  * a process whose effective uid is not 0 is never taken for a supervisor.
  * Outside secure mode the privilege is a convention between cooperating
- * programs, not a protection. See docs/actors.md.
+ * programs, not a protection. See docs/privilege.md.
  */
 
 #define SHMCAP_PRIV_USER 0
@@ -803,8 +854,10 @@ SHMCAP_EXPORT int shmcap_env_cap(const char *name, shmcap_cap **out);
 /*
  * The privilege (SHMCAP_PRIV_*) of actor, or of the caller if actor is
  * NULL. For another actor it is read from the environment it was started
- * with. Errors: -EINVAL, -ESRCH (ended), -EACCES (another user's process),
- * or the error that made the caller's joining of its group fail at start.
+ * with (so one that called shmcap_privilege_set() is seen as it started).
+ * Errors: -EINVAL, -ESRCH (ended), -EACCES (another user's process),
+ * -EAGAIN (it has been inside execve() for 2 s), or the error that made
+ * the caller's joining of its group fail at start.
  */
 SHMCAP_EXPORT int shmcap_privilege(const shmcap_cap *actor);
 
@@ -826,8 +879,12 @@ SHMCAP_EXPORT int shmcap_secure_mode(void);
  * another actor then names an address range in the granting actor's
  * address space and gets the region behind it mapped into its own, with
  * no more rights than the grant gives. Grants are served by a thread the
- * first grant starts (on the abstract socket "shmcap-actor-ID"); the
- * thread and the grants end with the actor. See docs/actors.md.
+ * first grant starts (on the abstract socket "shmcap-actor-ID", ID being
+ * the actor's id, so a process that reuses a dead actor's pid never
+ * answers for it); the thread and the grants end with the actor. The
+ * thread stays when every grant is withdrawn. A child of fork() serves
+ * none of its parent's grants: its copies of granted mappings are not
+ * granted. See docs/names.md.
  */
 
 /* Flag for shmcap_map_from_actor(): place the mapping at the address it
@@ -841,8 +898,9 @@ SHMCAP_EXPORT int shmcap_secure_mode(void);
  * own copy with those rights. Granting again replaces the rights and rule.
  * Unmapping m revokes the grant.
  * Errors: -EINVAL (NULL, bad rights or mode, region is not the one m
- * maps), -EPERM (rights beyond region's), -EAGAIN (no thread), -ENOMEM,
- * -EMFILE.
+ * maps), -EPERM (rights beyond region's), -EAGAIN (no thread), -EADDRINUSE
+ * (another process has bound this actor's address: ids are not secret),
+ * -ENOMEM, -EMFILE.
  */
 SHMCAP_EXPORT int shmcap_map_grant(shmcap_map *m, const shmcap_cap *region,
 				   unsigned int rights, unsigned int mode);
@@ -854,11 +912,17 @@ SHMCAP_EXPORT int shmcap_map_revoke(shmcap_map *m);
  * Map length bytes found at src_addr in actor's address space (both page
  * aligned; length 0 means to the end of that granted mapping) into the
  * caller: anywhere (addr NULL), at addr (SHMCAP_MAP_FIXED), or at src_addr
- * (SHMCAP_MAP_SAME). flags also take SHMCAP_MAP_WRITE.
- * Errors: -EINVAL, -ESRCH (the actor ended or grants nothing), -ENOENT
- * (no granted mapping covers the range), -EACCES (rule or rights refuse),
- * -EEXIST (the fixed or same address is occupied), -ETIMEDOUT, -ENOMEM,
- * -EMFILE.
+ * (SHMCAP_MAP_SAME, addr NULL). flags also take SHMCAP_MAP_WRITE (asks for
+ * the WRITE right) and SHMCAP_MAP_UNSEALED (the grant is of a named
+ * region). The new mapping is the caller's own: it stays valid when the
+ * grant is withdrawn or the actor ends. Only the process actor names
+ * answers: the listener's pid is checked, and the actor's end while the
+ * call waits is -ESRCH at once.
+ * Errors: -EINVAL, -ESRCH (the actor ended, or has never granted
+ * anything), -ENOENT (no granted mapping covers the range, which includes
+ * every range once all grants are withdrawn), -EACCES (rule or rights
+ * refuse), -EEXIST (the fixed or same address is occupied), -ETIMEDOUT,
+ * -EBADMSG, -ECONNRESET (as for shmcap_name_lookup()), -ENOMEM, -EMFILE.
  */
 SHMCAP_EXPORT int shmcap_map_from_actor(const shmcap_cap *actor,
 					const void *src_addr, uint64_t length,
@@ -874,6 +938,10 @@ SHMCAP_EXPORT int shmcap_map_from_actor(const shmcap_cap *actor,
  * sockets close), its issuers and their tokens, and the mutexes it held
  * (the next locker recovers them, see shmcap_mutex_lock()). An anonymous
  * region disappears when the last descriptor and mapping of it anywhere go.
+ * A group of supervisor actors is such a region and ends with its last
+ * member; a supervisor keeps a descriptor of each region it mapped for
+ * its group, to pass on to the supervisors it spawns, until it has
+ * unmapped the region and then maps another or spawns.
  *
  * What is not tied to any actor -- ChorusOS calls such resources
  * "anonymous" -- must be released explicitly, as its seed programs do: a

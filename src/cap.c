@@ -20,7 +20,7 @@
 
 int shmcap__cap_new(int fd, uint32_t type, uint32_t rights, shmcap_cap **out)
 {
-	shmcap_cap *cap = malloc(sizeof(*cap));
+	shmcap_cap *cap = calloc(1, sizeof(*cap));
 
 	if (!cap) {
 		close(fd);
@@ -139,7 +139,7 @@ SHMCAP_EXPORT int shmcap_cap_fd(const shmcap_cap *cap)
 SHMCAP_EXPORT int shmcap_cap_derive(const shmcap_cap *cap, unsigned int rights,
 				    shmcap_cap **out)
 {
-	int fd;
+	int fd, ret;
 
 	if (!cap || !out || !rights ||
 	    (rights & ~(SHMCAP_RIGHTS_REGION | SHMCAP_RIGHTS_NOTIFIER)))
@@ -159,7 +159,10 @@ SHMCAP_EXPORT int shmcap_cap_derive(const shmcap_cap *cap, unsigned int rights,
 		if (fd < 0)
 			return shmcap__neg_errno();
 	}
-	return shmcap__cap_new(fd, cap->type, rights, out);
+	ret = shmcap__cap_new(fd, cap->type, rights, out);
+	if (ret == 0 && cap->type == SHMCAP_TYPE_ACTOR)
+		shmcap__actor_copy(*out, cap);
+	return ret;
 }
 
 SHMCAP_EXPORT void shmcap_cap_close(shmcap_cap *cap)

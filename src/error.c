@@ -12,10 +12,11 @@
 #define SHMCAP_ERRNO_MAP(X)                                                   \
 	X(EPERM, "operation not permitted")                                  \
 	X(ENOENT, "no such object")                                          \
-	X(ESRCH, "no such process (the issuer or peer is gone)")             \
+	X(ESRCH, "no such process (the actor or peer is gone)")              \
 	X(EINTR, "interrupted by a signal")                                  \
 	X(EIO, "input/output error")                                         \
-	X(E2BIG, "too many capabilities")                                    \
+	X(E2BIG, "too many capabilities, or arguments too long")             \
+	X(ENOEXEC, "not an executable format")                               \
 	X(EBADF, "bad file descriptor")                                      \
 	X(ECHILD, "no child process")                                        \
 	X(EAGAIN, "resource temporarily unavailable")                        \
@@ -25,14 +26,18 @@
 	X(EBUSY, "resource busy")                                            \
 	X(EDEADLK, "deadlock: the caller holds it already")                  \
 	X(EEXIST, "already exists")                                          \
+	X(ENODEV, "no such device")                                          \
+	X(ENOTDIR, "not a directory")                                        \
 	X(EINVAL, "invalid argument")                                        \
 	X(ENFILE, "too many open files in system")                           \
 	X(EMFILE, "too many open files")                                     \
 	X(EFBIG, "size too large")                                           \
+	X(ETXTBSY, "text file busy (open for writing)")                      \
 	X(ENOSPC, "no space left")                                           \
 	X(ERANGE, "out of range")                                            \
 	X(ENAMETOOLONG, "name too long")                                     \
 	X(ENOSYS, "function not implemented")                                \
+	X(ELOOP, "too many levels of symbolic links")                        \
 	X(EOVERFLOW, "value too large (arithmetic overflow)")                \
 	X(EBADMSG, "bad message")                                            \
 	X(EPROTO, "protocol error")                                          \

@@ -29,6 +29,18 @@ struct shmcap_cap {
 	int fd;
 	uint32_t type;
 	uint32_t rights;
+	/*
+	 * Actor capabilities only (actor.c); zero in the others. pid is the
+	 * process's pid in the caller's pid namespace, 0 if unknown (it had
+	 * ended, or lives in no namespace we see, when the capability was
+	 * received). have_id says whether id holds its 128-bit id. waited is
+	 * 0 until a wait reaped the process, then 1 << 32 | its wait status;
+	 * it is read and written atomically, as threads may share the cap.
+	 */
+	int32_t pid;
+	uint32_t have_id;
+	uint8_t id[16];
+	uint64_t waited;
 };
 
 /*
@@ -105,6 +117,93 @@ struct shmcap_map {
 void shmcap__grant_drop(shmcap_map *m);
 
 /*
+ * Endpoints (names.c): the socket server behind published names and
+ * map-from-actor grants, at any abstract address.
+ *
+ * A client's credentials as the kernel recorded them at connect():
+ * effective uid and gid, pid, and supplementary groups.
+ */
+struct shmcap__client {
+	shmcap_peer peer;
+	const uint32_t *groups;
+	size_t ngroups;
+};
+
+/*
+ * An access rule: mode bits applied as shm_open() applies them, for an
+ * owner with effective ids uid and gid, plus the uids and gids added with
+ * shmcap_name_allow() (owner and group bits).
+ */
+struct shmcap__rule {
+	unsigned int mode;
+	uint32_t uid, gid;
+	const uint32_t *uids, *gids;
+	size_t nuids, ngids;
+};
+
+/*
+ * The rights the rule leaves client: 0 without the read bit, else READ and
+ * WAIT, plus WRITE and SIGNAL with the write bit. uid 0 gets all.
+ */
+unsigned int shmcap__rule_rights(const struct shmcap__rule *rule,
+				 const struct shmcap__client *client);
+
+/*
+ * Replace each of caps[0..n) that has rights outside mask by a derived
+ * capability with rights & mask (closing the original). -EACCES, nothing
+ * changed, if one would be left without rights or a region without READ;
+ * on other errors every entry is still a valid capability.
+ */
+int shmcap__rule_limit(shmcap_cap **caps, size_t n, unsigned int mask);
+
+/* A request handler, as shmcap_name_fn but with the full credentials. */
+typedef int (*shmcap__endpoint_fn)(void *arg,
+				   const struct shmcap__client *client,
+				   const void *req, size_t req_len,
+				   shmcap_cap **caps, size_t max_caps,
+				   void *reply, size_t *reply_len);
+
+/*
+ * Listen at the abstract address "\0address" and answer each request with
+ * fn, its capabilities limited by the rule mode (0777: fn decides alone).
+ * flags: SHMCAP_NAME_THREAD. Freed with shmcap_name_unpublish(), or in a
+ * forked child that must not touch the parent's thread with
+ * shmcap__endpoint_abandon() (closes the child's copies, frees).
+ */
+int shmcap__endpoint_publish(const char *address, shmcap__endpoint_fn fn,
+			     void *arg, unsigned int mode, unsigned int flags,
+			     shmcap_name **out);
+void shmcap__endpoint_abandon(shmcap_name *n);
+
+/*
+ * One request to the endpoint at "\0address". Returns the reply's length
+ * (at most reply_size) with c->ncaps capabilities in c->caps, or -errno
+ * with nothing kept: absent_err when nobody listens at the address or,
+ * with server_pid set, when a process other than server_pid does; -ESRCH
+ * when watch_fd (a pidfd, or -1) becomes readable before the reply comes,
+ * or the server went away during the request; the server's negative
+ * status; -ETIMEDOUT, -EBADMSG (malformed reply), -E2BIG (more than
+ * max_caps), -EMSGSIZE (reply too long, unless discard_excess),
+ * -ECONNRESET (dropped unanswered three times), -EMFILE ...
+ */
+struct shmcap__call {
+	const char *address;
+	int absent_err;
+	int watch_fd;
+	int32_t server_pid;
+	const void *req;
+	size_t req_len;
+	shmcap_cap **caps;
+	size_t max_caps;
+	size_t ncaps; /* out */
+	void *reply;
+	size_t reply_size;
+	int discard_excess; /* reply bytes beyond reply_size are no error */
+	int64_t timeout_ns;
+};
+int shmcap__endpoint_call(struct shmcap__call *c);
+
+/*
  * Where a supervisor actor must map [offset, offset + length) of region
  * (privilege.c): returns 0 if the caller is a user actor (map as asked),
  * 1 with *where set to the group's address for that range, or -errno
@@ -120,6 +219,9 @@ int shmcap__group_place(const shmcap_cap *region, uint64_t offset,
  * (actor.c). Takes ownership of fd (closed on failure).
  */
 int shmcap__actor_adopt(int fd, uint32_t claimed_rights, shmcap_cap **out);
+
+/* Copy an actor capability's pid, id and wait state into dst (derive). */
+void shmcap__actor_copy(shmcap_cap *dst, const shmcap_cap *src);
 
 /*
  * What shmcap_spawn() adds for the child's privilege (privilege.c):

@@ -34,6 +34,31 @@
  *                  "rights N" and "content TEXT" (the region's first
  *                  string). Exit 0 iff the outcome is the expected one
  *                  ("OK", the default, or the ERRNAME given).
+ *
+ * Modes for programs started by shmcap_spawn() (test/t_spawn.c):
+ *
+ *   env-caps N [NAME TYPE RIGHTS TEXT]...
+ *                  the descriptors open must be exactly 0, 1, 2 and 3 ..
+ *                  2 + N, none close-on-exec; then each NAME must be found
+ *                  by shmcap_env_cap() with that TYPE and RIGHTS (decimal),
+ *                  and the descriptors become close-on-exec. A region
+ *                  must start with TEXT; with WRITE the peer writes
+ *                  "child:TEXT" at offset 1024, without it a writable
+ *                  mapping must be refused. A notifier with WAIT must
+ *                  have TEXT signals pending; with SIGNAL the peer signals
+ *                  it once. An actor (TEXT "parent") must be the parent,
+ *                  with the id the parent's pid gives. An unknown name
+ *                  gives -ENOENT.
+ *   env-stale NAME shmcap_env_cap(NAME) must give -ENOENT: the list names
+ *                  another process.
+ *   env-fork-stale NAME
+ *                  fork; the child executes this program in mode env-stale
+ *                  NAME with the same environment. Exit with its result.
+ *   env-exec-same NAME TYPE
+ *                  execute this program again, in the same process, in
+ *                  mode env-one NAME TYPE.
+ *   env-one NAME TYPE
+ *                  shmcap_env_cap(NAME) must succeed with that TYPE.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,8 +67,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shmcap.h>
@@ -59,7 +86,10 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr,
 		"usage: shmcap-test-peer recv-ro FD | recv-rw FD | echo FD | "
-		"hold FD | resolve TOKEN [ERRNAME]\n");
+		"hold FD | resolve TOKEN [ERRNAME] | "
+		"env-caps N [NAME TYPE RIGHTS TEXT]... | env-stale NAME | "
+		"env-fork-stale NAME | env-exec-same NAME TYPE | "
+		"env-one NAME TYPE\n");
 	exit(T_EXIT_FAIL);
 }
 
@@ -292,6 +322,192 @@ static int mode_resolve(const char *token, const char *expect)
 	return T_EXIT_PASS;
 }
 
+/* A small decimal number from argv. */
+static long parse_num(const char *text)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < 0 || v > 1 << 20)
+		FAIL("bad number \"%s\"", text);
+	return v;
+}
+
+/*
+ * The descriptors open must be exactly 0, 1, 2 and 3 .. 2 + n, and those
+ * of the capabilities must be inheritable until shmcap_env_cap() runs.
+ */
+static void check_inherited_fds(long n)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	long fd, seen = 0;
+
+	CHECK_NOTNULL(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atol(de->d_name);
+		if (fd == dirfd(dir))
+			continue;
+		if (fd < 0 || fd >= 3 + n)
+			FAIL("descriptor %ld inherited (expected 0..%ld)", fd,
+			     2 + n);
+		seen++;
+	}
+	closedir(dir);
+	CHECK_EQ(seen, 3 + n);
+	for (fd = 3; fd < 3 + n; fd++)
+		CHECK_EQ(fcntl((int)fd, F_GETFD) & FD_CLOEXEC, 0);
+}
+
+static void check_env_region(shmcap_cap *c, unsigned int rights,
+			     const char *text)
+{
+	shmcap_map *m;
+	char *p;
+
+	CHECK_OK(shmcap_region_map(c, 0, 0, NULL, SHMCAP_MAP_READ, &m));
+	p = shmcap_map_addr(m);
+	CHECK(shmcap_map_size(m) >= 2048);
+	CHECK(strncmp(p, text, strlen(text)) == 0);
+	shmcap_map_unmap(m);
+	if (rights & SHMCAP_RIGHT_WRITE) {
+		CHECK_OK(shmcap_region_map(c, 0, 0, NULL, SHMCAP_MAP_WRITE,
+					   &m));
+		p = shmcap_map_addr(m);
+		snprintf(p + 1024, 1024, "child:%s", text);
+		shmcap_map_unmap(m);
+	} else {
+		CHECK_ERR(shmcap_region_map(c, 0, 0, NULL, SHMCAP_MAP_WRITE,
+					    &m),
+			  -EACCES);
+	}
+}
+
+static void check_env_notifier(shmcap_cap *c, unsigned int rights,
+			       const char *text)
+{
+	if (rights & SHMCAP_RIGHT_WAIT)
+		CHECK_EQ(shmcap_notifier_wait(c, 0), parse_num(text));
+	else
+		CHECK_ERR(shmcap_notifier_wait(c, 0), -EACCES);
+	if (rights & SHMCAP_RIGHT_SIGNAL)
+		CHECK_OK(shmcap_notifier_signal(c));
+	else
+		CHECK_ERR(shmcap_notifier_signal(c), -EACCES);
+}
+
+static void check_env_actor(shmcap_cap *c, const char *text)
+{
+	shmcap_actor_id got, want;
+	shmcap_cap *parent;
+
+	CHECK_STR_EQ(text, "parent");
+	CHECK_EQ(shmcap_actor_pid(c), getppid());
+	CHECK_OK(shmcap_actor_id_of(c, &got));
+	CHECK_OK(shmcap_actor_open(getppid(), NULL, &parent));
+	CHECK_OK(shmcap_actor_id_of(parent, &want));
+	CHECK(memcmp(&got, &want, sizeof(got)) == 0);
+	CHECK_EQ(shmcap_actor_alive(c), 1);
+	shmcap_cap_close(parent);
+}
+
+static int mode_env_caps(int argc, char **argv)
+{
+	long n = parse_num(argv[2]), fd;
+	shmcap_cap *c, *again;
+	unsigned int rights;
+	int i, type;
+
+	check_inherited_fds(n);
+	if ((argc - 3) % 4 != 0)
+		usage();
+	for (i = 3; i < argc; i += 4) {
+		type = (int)parse_num(argv[i + 1]);
+		rights = (unsigned int)parse_num(argv[i + 2]);
+		CHECK_OK(shmcap_env_cap(argv[i], &c));
+		CHECK_EQ(shmcap_cap_type(c), type);
+		CHECK_EQ(shmcap_cap_rights(c), rights);
+		CHECK(shmcap_cap_fd(c) >= 3 + n);
+		CHECK(fcntl(shmcap_cap_fd(c), F_GETFD) & FD_CLOEXEC);
+		switch (type) {
+		case SHMCAP_TYPE_REGION:
+			check_env_region(c, rights, argv[i + 3]);
+			break;
+		case SHMCAP_TYPE_NOTIFIER:
+			check_env_notifier(c, rights, argv[i + 3]);
+			break;
+		case SHMCAP_TYPE_ACTOR:
+			check_env_actor(c, argv[i + 3]);
+			break;
+		default:
+			FAIL("unknown type %d", type);
+		}
+		/* Each call makes a new capability. */
+		CHECK_OK(shmcap_env_cap(argv[i], &again));
+		CHECK(shmcap_cap_fd(again) != shmcap_cap_fd(c));
+		shmcap_cap_close(again);
+		shmcap_cap_close(c);
+	}
+	CHECK_ERR(shmcap_env_cap("no-such-name", &c), -ENOENT);
+	CHECK_ERR(shmcap_env_cap(NULL, &c), -EINVAL);
+	/* Listed descriptors are close-on-exec once the list was read. */
+	for (fd = 3; fd < 3 + n; fd++)
+		CHECK(fcntl((int)fd, F_GETFD) & FD_CLOEXEC);
+	return T_EXIT_PASS;
+}
+
+static int mode_env_one(const char *name, const char *type)
+{
+	shmcap_cap *c;
+
+	CHECK_OK(shmcap_env_cap(name, &c));
+	CHECK_EQ(shmcap_cap_type(c), parse_num(type));
+	shmcap_cap_close(c);
+	return T_EXIT_PASS;
+}
+
+static int mode_env_stale(const char *name)
+{
+	shmcap_cap *c = NULL;
+
+	CHECK(getenv("SHMCAP_CAPS") != NULL);
+	CHECK_ERR(shmcap_env_cap(name, &c), -ENOENT);
+	CHECK_NULL(c);
+	return T_EXIT_PASS;
+}
+
+static int mode_env_fork_stale(const char *name)
+{
+	char *args[] = { "shmcap-test-peer", "env-stale", (char *)name, NULL };
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		execve("/proc/self/exe", args, environ);
+		_exit(126);
+	}
+	st = t_wait_child(pid, 30);
+	CHECK_CHILD_OK(st);
+	return T_EXIT_PASS;
+}
+
+static int mode_env_exec_same(const char *name, const char *type)
+{
+	char *args[] = { "shmcap-test-peer", "env-one", (char *)name,
+			 (char *)type, NULL };
+
+	fflush(NULL);
+	execve("/proc/self/exe", args, environ);
+	FAIL("execve: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode;
@@ -302,6 +518,16 @@ int main(int argc, char **argv)
 	/* An orphaned peer must not live for ever. */
 	t_watchdog(60);
 
+	if (strcmp(mode, "env-caps") == 0)
+		return mode_env_caps(argc, argv);
+	if (strcmp(mode, "env-one") == 0 && argc == 4)
+		return mode_env_one(argv[2], argv[3]);
+	if (strcmp(mode, "env-exec-same") == 0 && argc == 4)
+		return mode_env_exec_same(argv[2], argv[3]);
+	if (strcmp(mode, "env-stale") == 0 && argc == 3)
+		return mode_env_stale(argv[2]);
+	if (strcmp(mode, "env-fork-stale") == 0 && argc == 3)
+		return mode_env_fork_stale(argv[2]);
 	if (strcmp(mode, "resolve") == 0) {
 		if (argc > 4)
 			usage();

@@ -622,6 +622,11 @@ void hb_init(int argc, char **argv, const char *prog,
 	       (long long)spin_ns);
 }
 
+void hb_pin_responder(void)
+{
+	pin(cpu_b);
+}
+
 int hb_want_bench(const char *name)
 {
 	return in_list(opt.bench_list, name);
@@ -1053,6 +1058,60 @@ static int run_pingpong(const struct hb_bench *b, const struct hb_impl *im,
 	return 0;
 }
 
+/*
+ * A run of an implementation that measures its own samples (measure):
+ * no responder, the initiator pinned as for round trips.
+ */
+static int run_solo(const struct hb_bench *b, const struct hb_impl *im,
+		    long n, long warmup, uint64_t *s, struct run_stats *st)
+{
+	struct hb_ctx ctx;
+	int64_t ns, deadline;
+	long i, got = 0;
+	double sum = 0;
+	int err = 0;
+
+	(void)b;
+	memset(impl_shm, 0, HB_SHM_SIZE);
+	ctx.shm = impl_shm;
+	ctx.role = HB_INITIATOR;
+	pin(cpu_a);
+	if (im->setup) {
+		err = im->setup(&ctx);
+		if (err < 0) {
+			fail_run("%s: setup: %s", im->name, strerror(-err));
+			return -1;
+		}
+	}
+	deadline = now_ns() + (int64_t)(opt.max_sec / 4 * 1e9);
+	for (i = 0; i < warmup && err == 0 && now_ns() < deadline; i++)
+		err = im->measure(&ctx, &ns);
+	deadline = now_ns() + (int64_t)(opt.max_sec * 1e9);
+	for (i = 0; i < n && err == 0; i++) {
+		err = im->measure(&ctx, &ns);
+		if (err == 0)
+			s[got++] = (uint64_t)(ns > 0 ? ns : 0);
+		if (now_ns() > deadline)
+			break;
+	}
+	if (im->teardown)
+		im->teardown(&ctx);
+	if (err < 0 || got == 0) {
+		fail_run("%s: %s", im->name, strerror(err < 0 ? -err : EIO));
+		return -1;
+	}
+	raw_samples(s, got);
+	for (i = 0; i < got; i++)
+		sum += (double)s[i];
+	qsort(s, (size_t)got, sizeof(*s), cmp_u64);
+	st->median = stat_ns(percentile(s, (size_t)got, 500));
+	st->p99 = stat_ns(percentile(s, (size_t)got, 990));
+	st->p999 = stat_ns(percentile(s, (size_t)got, 999));
+	st->mean = stat_ns(sum / (double)got);
+	st->n = got;
+	return 0;
+}
+
 static struct hb_result *new_result(const char *bench, const char *impl)
 {
 	struct hb_result *r;
@@ -1188,8 +1247,11 @@ int hb_pingpong(const struct hb_bench *b)
 			if (v->bad)
 				continue;
 			variant_begin(v, name, k + 1);
-			variant_end(v, run_pingpong(b, v->im, n, warmup, s,
-						    &st[v->ok][i]));
+			variant_end(v, v->im->measure ?
+					       run_solo(b, v->im, n, warmup, s,
+							&st[v->ok][i]) :
+					       run_pingpong(b, v->im, n, warmup,
+							    s, &st[v->ok][i]));
 		}
 	}
 	free(s);

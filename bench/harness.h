@@ -86,6 +86,13 @@ struct hb_impl {
 	int (*pong)(struct hb_ctx *ctx);
 	/* In the parent, after the responder ended, for every run. */
 	void (*teardown)(struct hb_ctx *ctx);
+	/*
+	 * Instead of ping and pong: one sample, measured by the callback
+	 * itself into *ns (e.g. start a program and time until its first
+	 * message, then reap it untimed). No responder is forked; setup and
+	 * teardown still run, in the parent.
+	 */
+	int (*measure)(struct hb_ctx *ctx, int64_t *ns);
 };
 
 /* A round-trip benchmark: one name, several implementations. */
@@ -124,6 +131,13 @@ struct hb_result {
  */
 void hb_init(int argc, char **argv, const char *prog,
 	     const char *const *benches);
+
+/*
+ * Pin the calling process to the responder's CPU (or, with --unpinned, to
+ * every allowed CPU): for a helper process that a measure() implementation
+ * forks itself, which would otherwise inherit the initiator's CPU.
+ */
+void hb_pin_responder(void);
 
 /* Whether bench name was selected (--bench; all by default). */
 int hb_want_bench(const char *name);

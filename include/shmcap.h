@@ -885,6 +885,12 @@ SHMCAP_EXPORT int shmcap_secure_mode(void);
  * thread stays when every grant is withdrawn. A child of fork() serves
  * none of its parent's grants: its copies of granted mappings are not
  * granted. See docs/names.md.
+ *
+ * The unit of sharing is the region: what an allowed actor receives is a
+ * descriptor for the whole region behind the granted range (with the
+ * granted rights), which the library maps only in part but a hostile
+ * actor could map whole. Grant mappings of regions you would share
+ * entirely; a descriptor cannot be limited to a range.
  */
 
 /* Flag for shmcap_map_from_actor(): place the mapping at the address it
@@ -945,8 +951,8 @@ SHMCAP_EXPORT int shmcap_map_from_actor(const shmcap_cap *actor,
  *
  * What is not tied to any actor -- ChorusOS calls such resources
  * "anonymous" -- must be released explicitly, as its seed programs do: a
- * named region lives until shmcap_region_unlink() (shmcap(1) gc lists and
- * removes leftovers), and the state of an object inside a region (a
+ * named region lives until shmcap_region_unlink() (leftovers show as
+ * /dev/shm/shmcap.*), and the state of an object inside a region (a
  * semaphore's count, a message) lives as long as the region. A child
  * actor is a process like any other: it outlives its spawner unless
  * waited for or signalled.

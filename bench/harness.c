@@ -995,6 +995,31 @@ static void raw_samples(const uint64_t *s, long n)
 	fclose(f);
 }
 
+/*
+ * A run's statistics from its got samples: writes them out for --raw (in
+ * the order taken), then sorts them in place and fills *st.
+ */
+static void summarise(uint64_t *s, long got, struct run_stats *st)
+{
+	double sum = 0;
+	long i;
+
+	raw_samples(s, got);
+	for (i = 0; i < got; i++)
+		sum += (double)s[i];
+	qsort(s, (size_t)got, sizeof(*s), cmp_u64);
+	/*
+	 * Less the cost of reading the clock: a constant, so it comes off
+	 * the order statistics as well as off every sample. It is a mean
+	 * (not quantised like the samples), so the results are not.
+	 */
+	st->median = stat_ns(percentile(s, (size_t)got, 500));
+	st->p99 = stat_ns(percentile(s, (size_t)got, 990));
+	st->p999 = stat_ns(percentile(s, (size_t)got, 999));
+	st->mean = stat_ns(sum / (double)got);
+	st->n = got;
+}
+
 /* One run of a round-trip benchmark; fills *st. 0, or -1. */
 static int run_pingpong(const struct hb_bench *b, const struct hb_impl *im,
 			long n, long warmup, uint64_t *s, struct run_stats *st)
@@ -1004,7 +1029,6 @@ static int run_pingpong(const struct hb_bench *b, const struct hb_impl *im,
 	int64_t t0, t1, deadline;
 	long i, got = 0;
 	uint64_t pings = 0;
-	double sum = 0;
 	pid_t pid;
 	int err = 0;
 
@@ -1041,20 +1065,7 @@ static int run_pingpong(const struct hb_bench *b, const struct hb_impl *im,
 	if (finish(im, &ctx, pid, err, NULL) < 0)
 		return -1;
 
-	raw_samples(s, got);
-	for (i = 0; i < got; i++)
-		sum += (double)s[i];
-	qsort(s, (size_t)got, sizeof(*s), cmp_u64);
-	/*
-	 * Less the cost of reading the clock: a constant, so it comes off
-	 * the order statistics as well as off every sample. It is a mean
-	 * (not quantised like the samples), so the results are not.
-	 */
-	st->median = stat_ns(percentile(s, (size_t)got, 500));
-	st->p99 = stat_ns(percentile(s, (size_t)got, 990));
-	st->p999 = stat_ns(percentile(s, (size_t)got, 999));
-	st->mean = stat_ns(sum / (double)got);
-	st->n = got;
+	summarise(s, got, st);
 	return 0;
 }
 
@@ -1068,7 +1079,6 @@ static int run_solo(const struct hb_bench *b, const struct hb_impl *im,
 	struct hb_ctx ctx;
 	int64_t ns, deadline;
 	long i, got = 0;
-	double sum = 0;
 	int err = 0;
 
 	(void)b;
@@ -1100,15 +1110,7 @@ static int run_solo(const struct hb_bench *b, const struct hb_impl *im,
 		fail_run("%s: %s", im->name, strerror(err < 0 ? -err : EIO));
 		return -1;
 	}
-	raw_samples(s, got);
-	for (i = 0; i < got; i++)
-		sum += (double)s[i];
-	qsort(s, (size_t)got, sizeof(*s), cmp_u64);
-	st->median = stat_ns(percentile(s, (size_t)got, 500));
-	st->p99 = stat_ns(percentile(s, (size_t)got, 990));
-	st->p999 = stat_ns(percentile(s, (size_t)got, 999));
-	st->mean = stat_ns(sum / (double)got);
-	st->n = got;
+	summarise(s, got, st);
 	return 0;
 }
 

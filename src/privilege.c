@@ -831,6 +831,34 @@ static int proc_open(pid_t pid, const char *file)
 	return shmcap__neg_errno();
 }
 
+/*
+ * Reads /proc/PID/<file> into buf, as much as fits in size - 1 bytes, and
+ * ends it with a NUL. A read error ends the text where it stands, as the
+ * end of the file would: callers parse what came and judge that. The
+ * length read, or -errno from proc_open().
+ */
+static int proc_read(pid_t pid, const char *file, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = proc_open(pid, file);
+	if (fd < 0)
+		return fd;
+	while (len < size - 1) {
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (int)len;
+}
+
 static int read_environ(pid_t pid, int *priv, int *secure)
 {
 	char buf[4096], entry[ENTRY_KEEP + 1];
@@ -878,23 +906,11 @@ static int read_euid(pid_t pid, uid_t *euid)
 {
 	char buf[8192], *p;
 	unsigned long r, e;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
+	int ret;
 
-	fd = proc_open(pid, "status");
-	if (fd < 0)
-		return fd;
-	while (len < sizeof(buf) - 1) {
-		n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
+	ret = proc_read(pid, "status", buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
 	p = strstr(buf, "\nUid:");
 	if (!p || sscanf(p + 5, "%lu %lu", &r, &e) != 2)
 		return -ESRCH; /* a status without Uid: the process is gone */
@@ -913,23 +929,11 @@ static int exec_settled(pid_t pid)
 {
 	char buf[2048], *p;
 	unsigned long long v = 0;
-	ssize_t n;
-	size_t len = 0;
-	int fd, field;
+	int ret, field;
 
-	fd = proc_open(pid, "stat");
-	if (fd < 0)
-		return fd;
-	while (len < sizeof(buf) - 1) {
-		n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
+	ret = proc_read(pid, "stat", buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
 	/* The command name may hold anything: fields start after its ')'. */
 	p = strrchr(buf, ')');
 	if (!p)

@@ -32,14 +32,6 @@
 #define T_PID_FS_MAGIC 0x50494446
 #define T_PIDFD_THREAD O_EXCL
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-
 static int have_pidfs;
 static const char *pid_reuse_skipped;
 
@@ -292,7 +284,7 @@ static void test_child_ids(void)
 	CHECK_CHILD_OK(st);
 	shmcap_cap_close(child);
 
-#ifndef T_TSAN
+#if !T_TSAN
 	/* A fork that runs no pthread_atfork() handler. */
 	pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	CHECK(pid >= 0);

@@ -52,21 +52,6 @@
 
 static uint64_t page;
 
-/*
- * ThreadSanitizer kills a child that starts a thread after a fork from a
- * multi-threaded process, which a grant in a granting actor's child does.
- */
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
 /* ------------------------------------------------------------------------
  * Helpers
  */
@@ -196,27 +181,6 @@ static void in_child(void (*fn)(void))
 		t_child_pass();
 	}
 	t_reap_ok(pid, CHILD_TIMEOUT);
-}
-
-/* Wait until pid sleeps in poll(): it waits for an answer. */
-static void wait_in_poll(pid_t pid)
-{
-	long sc;
-	int i;
-
-	for (i = 0; i < 400000; i++) {
-		sc = t_proc_syscall(pid);
-		if (t_proc_state(pid) == 'S' && (sc == SYS_ppoll
-#ifdef SYS_poll
-						 || sc == SYS_poll
-#endif
-						 ))
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("child %ld ended before waiting", (long)pid);
-		t_sleep_ns(50000);
-	}
-	FAIL("child %ld never waited for its answer", (long)pid);
 }
 
 /* ------------------------------------------------------------------------
@@ -674,7 +638,7 @@ static void test_killed(void)
 		write_all(res[1], &ret, sizeof(ret));
 		t_child_pass();
 	}
-	wait_in_poll(r);
+	t_wait_in_poll(r);
 	CHECK_EQ(kill(g, SIGKILL), 0);
 	t_check_killed(g, CHILD_TIMEOUT);
 	t_reap_ok(r, CHILD_TIMEOUT);

@@ -92,29 +92,6 @@ static const char *name_of(char *buf, const char *tag)
 	return buf;
 }
 
-/* A new READ and WRITE region holding text at offset 0. */
-static shmcap_cap *make_region(const char *text)
-{
-	shmcap_cap *cap;
-	shmcap_map *m;
-
-	CHECK_OK(shmcap_region_create((uint64_t)page_size, 0, &cap));
-	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-	memcpy(shmcap_map_addr(m), text, strlen(text) + 1);
-	shmcap_map_unmap(m);
-	return cap;
-}
-
-static void check_region(const shmcap_cap *cap, const char *text)
-{
-	shmcap_map *m;
-
-	CHECK_EQ(shmcap_cap_type(cap), SHMCAP_TYPE_REGION);
-	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_READ, &m));
-	CHECK_STR_EQ((const char *)shmcap_map_addr(m), text);
-	shmcap_map_unmap(m);
-}
-
 static shmcap_cap *make_notifier(void)
 {
 	shmcap_cap *cap;
@@ -145,7 +122,7 @@ static void lookup_pair(const char *name, const char *text,
 	void *p;
 
 	CHECK_EQ(shmcap_name_lookup(name, caps, 4, LOOKUP_TIMEOUT), 2);
-	check_region(caps[0], text);
+	t_check_text_region(caps[0], text);
 	CHECK_EQ(shmcap_cap_rights(caps[0]), region_rights);
 	CHECK_EQ(shmcap_cap_type(caps[1]), SHMCAP_TYPE_NOTIFIER);
 	CHECK_EQ(shmcap_cap_rights(caps[1]), notifier_rights);
@@ -171,7 +148,7 @@ static shmcap_name *publish_pair(const char *name, const char *text,
 	shmcap_cap *caps[2];
 	shmcap_name *n;
 
-	caps[0] = make_region(text);
+	caps[0] = t_text_region(text);
 	caps[1] = make_notifier();
 	CHECK_OK(shmcap_name_publish(name, caps, 2, mode, flags, &n));
 	/* The name keeps its own copies. */
@@ -226,31 +203,6 @@ static int read_int(int fd)
 	if (r != (ssize_t)sizeof(v))
 		FAIL("reading a result from a child: %zd", r);
 	return v;
-}
-
-/*
- * Wait until the client pid sleeps in poll(): it has connected and sent
- * its request and waits for the answer. The bound only turns a broken
- * child into a failure instead of a hang.
- */
-static void wait_in_poll(pid_t pid)
-{
-	long sc;
-	int i;
-
-	for (i = 0; i < 400000; i++) {
-		sc = t_proc_syscall(pid);
-		if (t_proc_state(pid) == 'S' && (sc == SYS_ppoll
-#ifdef SYS_poll
-						 || sc == SYS_poll
-#endif
-						 ))
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("client %ld ended before waiting", (long)pid);
-		t_sleep_ns(50000);
-	}
-	FAIL("client %ld never waited for its answer", (long)pid);
 }
 
 /* ------------------------------------------------------------------------
@@ -332,7 +284,7 @@ static void test_empty_and_reduced(void)
 
 	/* A lookup never gets more rights than were published. */
 	name_of(name, "reduced");
-	full[0] = make_region("reduced");
+	full[0] = t_text_region("reduced");
 	full[1] = make_notifier();
 	CHECK_OK(shmcap_cap_derive(full[0], SHMCAP_RIGHT_READ, &less[0]));
 	CHECK_OK(shmcap_cap_derive(full[1], SHMCAP_RIGHT_SIGNAL, &less[1]));
@@ -446,8 +398,15 @@ static pid_t fork_publisher(const char *name, const char *text,
 
 static void test_exists_and_killed(void)
 {
+	static const struct {
+		const char *text;
+		unsigned int flags;
+	} pubs[] = {
+		{ "from a child", SHMCAP_NAME_THREAD },
+		{ "dispatching child", 0 },
+	};
 	char name[NAMELEN];
-	int fds = t_count_fds(), ready;
+	int fds = t_count_fds(), ready, i;
 	shmcap_cap *caps[2];
 	shmcap_name *n, *n2;
 	pid_t pid, pub;
@@ -466,31 +425,27 @@ static void test_exists_and_killed(void)
 	t_reap_ok(pid, CHILD_TIMEOUT);
 	shmcap_name_unpublish(n);
 
-	/* The other way round: a child publishes, we cannot. */
+	/*
+	 * The other way round: a child publishes (with a thread, then
+	 * served by its dispatch loop), we cannot.
+	 */
 	name_of(name, "killed");
-	pub = fork_publisher(name, "from a child", SHMCAP_NAME_THREAD, &ready);
-	CHECK_ERR(shmcap_name_publish(name, caps, 1, 0600, 0, &n2), -EEXIST);
-	lookup_pair(name, "from a child", SHMCAP_RIGHTS_REGION,
-		    SHMCAP_RIGHTS_NOTIFIER);
-	/* SIGKILL: the name is gone as soon as the publisher is. */
-	CHECK_EQ(kill(pub, SIGKILL), 0);
-	t_check_killed(pub, CHILD_TIMEOUT);
-	close(ready);
-	CHECK_ERR(shmcap_name_lookup(name, NULL, 0, LOOKUP_TIMEOUT), -ENOENT);
-	/* ... and free for another publisher at once. */
-	CHECK_OK(shmcap_name_publish(name, caps, 1, 0600, 0, &n2));
-	shmcap_name_unpublish(n2);
-
-	/* The same with a publisher served by its dispatch loop. */
-	pub = fork_publisher(name, "dispatching child", 0, &ready);
-	lookup_pair(name, "dispatching child", SHMCAP_RIGHTS_REGION,
-		    SHMCAP_RIGHTS_NOTIFIER);
-	CHECK_EQ(kill(pub, SIGKILL), 0);
-	t_check_killed(pub, CHILD_TIMEOUT);
-	close(ready);
-	CHECK_ERR(shmcap_name_lookup(name, NULL, 0, LOOKUP_TIMEOUT), -ENOENT);
-	CHECK_OK(shmcap_name_publish(name, caps, 1, 0600, 0, &n2));
-	shmcap_name_unpublish(n2);
+	for (i = 0; i < 2; i++) {
+		pub = fork_publisher(name, pubs[i].text, pubs[i].flags, &ready);
+		CHECK_ERR(shmcap_name_publish(name, caps, 1, 0600, 0, &n2),
+			  -EEXIST);
+		lookup_pair(name, pubs[i].text, SHMCAP_RIGHTS_REGION,
+			    SHMCAP_RIGHTS_NOTIFIER);
+		/* SIGKILL: the name is gone as soon as the publisher is. */
+		CHECK_EQ(kill(pub, SIGKILL), 0);
+		t_check_killed(pub, CHILD_TIMEOUT);
+		close(ready);
+		CHECK_ERR(shmcap_name_lookup(name, NULL, 0, LOOKUP_TIMEOUT),
+			  -ENOENT);
+		/* ... and free for another publisher at once. */
+		CHECK_OK(shmcap_name_publish(name, caps, 1, 0600, 0, &n2));
+		shmcap_name_unpublish(n2);
+	}
 
 	shmcap_cap_close(caps[0]);
 	CHECK_EQ(t_count_fds(), fds);
@@ -578,13 +533,13 @@ static void kill_during_lookup(int stopped)
 		/* The first client's request is held by the handler. */
 		kids[0] = fork_client(name, res[1]);
 		read_byte(entered[0]);
-		wait_in_poll(kids[0]);
+		t_wait_in_poll(kids[0]);
 		i = 1;
 	}
 	/* The others queue up behind it, connected, request sent. */
 	for (; i < KILL_CLIENTS; i++) {
 		kids[i] = fork_client(name, res[1]);
-		wait_in_poll(kids[i]);
+		t_wait_in_poll(kids[i]);
 	}
 	CHECK_EQ(kill(pub, SIGKILL), 0);
 	t_check_killed(pub, CHILD_TIMEOUT);
@@ -807,7 +762,7 @@ static int server(void *arg, const shmcap_peer *client, const void *req,
 	CHECK_EQ(*reply_len, SHMCAP_MSG_MAX_DATA);
 	if (req_len == 6 && memcmp(req, "region", 6) == 0) {
 		snprintf(text, sizeof(text), "for %ld", (long)client->pid);
-		caps[0] = make_region(text);
+		caps[0] = t_text_region(text);
 		n = snprintf(reply, *reply_len, "hello %ld", (long)client->pid);
 		*reply_len = (size_t)n;
 		return 1;
@@ -858,7 +813,7 @@ static void request_ok(const char *name, const char *word, int want_caps,
 		snprintf(want, sizeof(want), "hello %ld", (long)getpid());
 		CHECK_STR_EQ(reply, want);
 		snprintf(text, sizeof(text), "for %ld", (long)getpid());
-		check_region(caps[0], text);
+		t_check_text_region(caps[0], text);
 		CHECK_EQ(shmcap_cap_rights(caps[0]), rights);
 		CHECK_EQ(t_accmode(caps[0]),
 			 rights & SHMCAP_RIGHT_WRITE ? O_RDWR : O_RDONLY);
@@ -970,7 +925,7 @@ static void test_shared_buffer(void)
 	n = publish_pair(name, "shared buffer", 0600, SHMCAP_NAME_THREAD);
 	CHECK_OK(shmcap_shared_buffer_get(name, LOOKUP_TIMEOUT, &region,
 					  &notifier));
-	check_region(region, "shared buffer");
+	t_check_text_region(region, "shared buffer");
 	CHECK_EQ(shmcap_cap_type(notifier), SHMCAP_TYPE_NOTIFIER);
 	CHECK_OK(shmcap_notifier_signal(notifier));
 	shmcap_cap_close(region);
@@ -986,9 +941,9 @@ static void test_shared_buffer(void)
 		  -ENOENT);
 
 	/* Anything but exactly [region, notifier] is -EPROTO. */
-	caps[0] = make_region("wrong");
+	caps[0] = t_text_region("wrong");
 	caps[1] = make_notifier();
-	caps[2] = make_region("third");
+	caps[2] = t_text_region("third");
 	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
 		CHECK_OK(shmcap_name_publish(name, &caps[wrong[i].first],
 					     (size_t)wrong[i].count, 0600,
@@ -1354,7 +1309,7 @@ static void hostile_server(int ls, int ready)
 	char buf[256];
 	int c, sc, k;
 
-	region = make_region("hostile");
+	region = t_text_region("hostile");
 	CHECK_OK(shmcap_cap_derive(region, SHMCAP_RIGHT_READ, &ro));
 	write_byte(ready);
 	for (sc = 0; sc < S_COUNT; sc++) {

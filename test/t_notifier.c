@@ -64,30 +64,6 @@ static void ring(shmcap_cap *n)
 	CHECK_ERR(shmcap_notifier_signal(n), 0);
 }
 
-static int is_poll(long nr)
-{
-#ifdef SYS_poll
-	if (nr == SYS_poll)
-		return 1;
-#endif
-	return nr == SYS_ppoll;
-}
-
-/* Wait until pid sleeps in poll; the bound only avoids a hang. */
-static void wait_polling(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < 200000; i++) {
-		if (t_proc_state(pid) == 'S' && is_poll(t_proc_syscall(pid)))
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("child %ld ended instead of waiting", (long)pid);
-		t_sleep_ns(50000);
-	}
-	FAIL("child %ld never went to sleep in poll", (long)pid);
-}
-
 static int epoll_ready(int ep)
 {
 	struct epoll_event ev;
@@ -717,7 +693,7 @@ static void test_killed_waiter(void)
 	}
 	close(sv[1]);
 	CHECK_OK(shmcap_send(sv[0], &n, 1, NULL, 0, 0));
-	wait_polling(pid);
+	t_wait_in_poll(pid);
 	CHECK_EQ(kill(pid, SIGKILL), 0);
 	st = t_wait_child(pid, CHILD_TIMEOUT);
 	CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);

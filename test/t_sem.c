@@ -55,16 +55,7 @@
  * under `ctest -j2`, so a TSan build runs a tenth of it. ASan and UBSan
  * need no allowance (0.5 s alone, 7 s beside t_mutex).
  */
-#if defined(__SANITIZE_THREAD__)
-#define TSAN_DIVISOR 10
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN_DIVISOR 10
-#endif
-#endif
-#ifndef TSAN_DIVISOR
-#define TSAN_DIVISOR 1
-#endif
+#define TSAN_DIVISOR (T_TSAN ? 10 : 1)
 
 /* Everything the processes share: one record per cache line. */
 struct shared {

@@ -772,10 +772,39 @@ static void env_expect(const char *list_after_pid, int want)
 		shmcap_cap_close(c);
 }
 
+/* tmpl with each '#' replaced by fd, in buf (which it must fit). */
+static void with_fd(char *buf, size_t size, const char *tmpl, int fd)
+{
+	size_t len = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (; *tmpl; tmpl++) {
+		if (*tmpl == '#')
+			n = snprintf(buf + len, size - len, "%d", fd);
+		else
+			n = snprintf(buf + len, size - len, "%c", *tmpl);
+		CHECK(n > 0 && (size_t)n < size - len);
+		len += (size_t)n;
+	}
+}
+
 static void test_env_parse(void)
 {
+	/* Whole values of SHMCAP_CAPS that are no list at all. */
+	static const char *const bad_raw[] = { "", "12;a:3:1:3",
+					       "abcdefghij;" };
+	/* Malformed lists after the pid; '#' stands for a region's fd. */
+	static const char *const bad[] = {
+		"",	      ":a:3:1:3",   ";a:#:1",
+		";a:#:1:3,",  ";a:#:1:3,,", ";a:#:9:1",
+		";a:2:1:1",   ";a:-3:1:1",  ";a:99999999999:1:1",
+		";a:#:1:4",   ";a:#:1:0",   ";a:#:1:3x",
+		";a b:#:1:3", ";:#:1:3",
+	};
 	shmcap_cap *region, *ro, *c;
 	char buf[256], name64[70];
+	size_t i;
 	pid_t pid;
 	int fd, fd_ro;
 
@@ -787,36 +816,14 @@ static void test_env_parse(void)
 		fd_ro = shmcap_cap_fd(ro);
 
 		CHECK_ERR(shmcap_env_cap("a", &c), -ENOENT); /* unset */
-		CHECK_EQ(setenv("SHMCAP_CAPS", "", 1), 0);
-		CHECK_ERR(shmcap_env_cap("a", &c), -EBADMSG);
-		CHECK_EQ(setenv("SHMCAP_CAPS", "12;a:3:1:3", 1), 0);
-		CHECK_ERR(shmcap_env_cap("a", &c), -EBADMSG);
-		CHECK_EQ(setenv("SHMCAP_CAPS", "abcdefghij;", 1), 0);
-		CHECK_ERR(shmcap_env_cap("a", &c), -EBADMSG);
-
-		env_expect("", -EBADMSG);
-		env_expect(":a:3:1:3", -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1:3,", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1:3,,", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:9:1", fd);
-		env_expect(buf, -EBADMSG);
-		env_expect(";a:2:1:1", -EBADMSG);
-		env_expect(";a:-3:1:1", -EBADMSG);
-		env_expect(";a:99999999999:1:1", -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1:4", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1:0", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a:%d:1:3x", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";a b:%d:1:3", fd);
-		env_expect(buf, -EBADMSG);
-		snprintf(buf, sizeof(buf), ";:%d:1:3", fd);
-		env_expect(buf, -EBADMSG);
+		for (i = 0; i < sizeof(bad_raw) / sizeof(bad_raw[0]); i++) {
+			CHECK_EQ(setenv("SHMCAP_CAPS", bad_raw[i], 1), 0);
+			CHECK_ERR(shmcap_env_cap("a", &c), -EBADMSG);
+		}
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			with_fd(buf, sizeof(buf), bad[i], fd);
+			env_expect(buf, -EBADMSG);
+		}
 		snprintf(buf, sizeof(buf), ";a:%d:1:3,a:%d:1:1", fd, fd_ro);
 		env_expect(buf, -EBADMSG);
 		memset(name64, 'a', 64);

@@ -81,29 +81,6 @@ static const char *peer_path;
  * Helpers
  */
 
-/* A new READ and WRITE region holding text at offset 0. */
-static shmcap_cap *make_region(const char *text)
-{
-	shmcap_cap *cap;
-	shmcap_map *m;
-
-	CHECK_OK(shmcap_region_create((uint64_t)page_size, 0, &cap));
-	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-	memcpy(shmcap_map_addr(m), text, strlen(text) + 1);
-	shmcap_map_unmap(m);
-	return cap;
-}
-
-static void check_region(const shmcap_cap *cap, const char *text)
-{
-	shmcap_map *m;
-
-	CHECK_EQ(shmcap_cap_type(cap), SHMCAP_TYPE_REGION);
-	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_READ, &m));
-	CHECK_STR_EQ((const char *)shmcap_map_addr(m), text);
-	shmcap_map_unmap(m);
-}
-
 static ino_t inode_of(const shmcap_cap *cap)
 {
 	struct stat st;
@@ -123,7 +100,7 @@ static void resolve_ok(const char *tok, unsigned int rights, const char *text)
 	CHECK_EQ(shmcap_cap_rights(cap), rights);
 	CHECK_EQ(t_accmode(cap),
 		 rights & SHMCAP_RIGHT_WRITE ? O_RDWR : O_RDONLY);
-	check_region(cap, text);
+	t_check_text_region(cap, text);
 	shmcap_cap_close(cap);
 }
 
@@ -300,7 +277,7 @@ static void test_thread_basic(void)
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
 	CHECK_OK(shmcap_issuer_fd(iss));
-	cap = make_region("token content");
+	cap = t_text_region("token content");
 	ino = inode_of(cap);
 	n = shmcap_token_issue(iss, cap, 0, tok, sizeof(tok));
 	CHECK_OK(n);
@@ -314,8 +291,8 @@ static void test_thread_basic(void)
 		CHECK_EQ(shmcap_cap_type(got), SHMCAP_TYPE_REGION);
 		CHECK_EQ(shmcap_cap_rights(got), SHMCAP_RIGHTS_REGION);
 		CHECK_EQ(inode_of(got), ino);
-		check_region(got, i ? "written through a resolved cap" :
-				      "token content");
+		t_check_text_region(got, i ? "written through a resolved cap" :
+					     "token content");
 		CHECK_OK(shmcap_region_map(got, 0, 0, NULL, SHMCAP_MAP_WRITE,
 					   &m));
 		strcpy(shmcap_map_addr(m), "written through a resolved cap");
@@ -339,7 +316,7 @@ static void test_thread_basic(void)
 
 	/* Same issuer: same instance, new id and key; new issuer: new name. */
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss2));
-	cap = make_region("second");
+	cap = t_text_region("second");
 	check_token_format(tok2,
 			   shmcap_token_issue(iss, cap, 0, tok2, sizeof(tok2)));
 	check_token_format(tok3, shmcap_token_issue(iss2, cap, 0, tok3,
@@ -372,7 +349,7 @@ static void test_read_only(void)
 	char tok[TOK];
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	rw = make_region("read only by token");
+	rw = t_text_region("read only by token");
 	CHECK_OK(shmcap_cap_derive(rw, SHMCAP_RIGHT_READ, &ro));
 	check_token_format(tok,
 			   shmcap_token_issue(iss, ro, 0, tok, sizeof(tok)));
@@ -383,7 +360,7 @@ static void test_read_only(void)
 	CHECK_EQ(t_accmode(got), O_RDONLY);
 	CHECK_ERR(shmcap_region_map(got, 0, 0, NULL, SHMCAP_MAP_WRITE, &m),
 		  -EACCES);
-	check_region(got, "read only by token");
+	t_check_text_region(got, "read only by token");
 	shmcap_cap_close(got);
 	shmcap_issuer_destroy(iss);
 	CHECK_EQ(t_count_fds(), fds);
@@ -403,7 +380,7 @@ static void test_revoke(void)
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &other));
-	cap = make_region("revocable");
+	cap = t_text_region("revocable");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, t1, sizeof(t1)));
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, t2, sizeof(t2)));
 	shmcap_cap_close(cap);
@@ -450,7 +427,7 @@ static void test_forged(void)
 	shmcap_cap *cap;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("forgery target");
+	cap = t_text_region("forgery target");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	shmcap_cap_close(cap);
 
@@ -499,7 +476,7 @@ static void test_malformed(void)
 	struct parts pt;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("malformed");
+	cap = t_text_region("malformed");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	shmcap_cap_close(cap);
 	token_split(tok, &pt);
@@ -605,7 +582,7 @@ static void test_once(void)
 	shmcap_cap *cap;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("once only");
+	cap = t_text_region("once only");
 	CHECK_OK(shmcap_token_issue(iss, cap, SHMCAP_TOKEN_ONCE, once,
 				    sizeof(once)));
 	CHECK_OK(shmcap_token_issue(iss, cap,
@@ -643,7 +620,7 @@ static void test_destroy(void)
 	shmcap_cap *cap;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("destroyed");
+	cap = t_text_region("destroyed");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	for (i = 0; i < 50; i++)
 		CHECK_OK(shmcap_token_issue(iss, cap,
@@ -660,7 +637,7 @@ static void test_destroy(void)
 
 	/* An issuer without a thread, destroyed with live tokens. */
 	CHECK_OK(shmcap_issuer_create(0, &iss));
-	cap = make_region("destroyed");
+	cap = t_text_region("destroyed");
 	for (i = 0; i < 50; i++)
 		CHECK_OK(shmcap_token_issue(iss, cap, 0, toks[i],
 					    sizeof(toks[i])));
@@ -711,7 +688,7 @@ static pid_t spawn_issuer(const char *text, char *tok, size_t size)
 
 		close(p[0]);
 		CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-		cap = make_region(text);
+		cap = t_text_region(text);
 		n = shmcap_token_issue(iss, cap, 0, t, TOK);
 		CHECK_OK(n);
 		t[n] = '\n';
@@ -764,7 +741,7 @@ static void test_timeout(void)
 	pid_t pid;
 
 	CHECK_OK(shmcap_issuer_create(0, &iss));
-	cap = make_region("nobody answers");
+	cap = t_text_region("nobody answers");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	CHECK_OK(shmcap_token_issue(iss, cap, SHMCAP_TOKEN_ONCE, once,
 				    sizeof(once)));
@@ -824,7 +801,7 @@ static void test_dispatch(void)
 	CHECK_OK(shmcap_issuer_create(0, &iss));
 	dfd = shmcap_issuer_fd(iss);
 	CHECK_OK(dfd);
-	cap = make_region("dispatched");
+	cap = t_text_region("dispatched");
 	CHECK_OK(shmcap_cap_derive(cap, SHMCAP_RIGHT_READ, &rocap));
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, ok, sizeof(ok)));
 	CHECK_OK(shmcap_token_issue(iss, rocap, 0, ro, sizeof(ro)));
@@ -911,7 +888,7 @@ static void test_uid(void)
 		return;
 	}
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("for any user");
+	cap = t_text_region("for any user");
 	CHECK_OK(shmcap_cap_derive(cap, SHMCAP_RIGHT_READ, &ro));
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, deflt, sizeof(deflt)));
 	CHECK_OK(shmcap_token_issue(iss, cap, SHMCAP_TOKEN_ANY_UID, any,
@@ -959,7 +936,7 @@ static void test_bad_args(void)
 	CHECK_EQ(t_count_fds(), fds);
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("small buffers");
+	cap = t_text_region("small buffers");
 	fds1 = t_count_fds();
 	CHECK_ERR(shmcap_token_issue(NULL, cap, 0, tok, sizeof(tok)), -EINVAL);
 	CHECK_ERR(shmcap_token_issue(iss, NULL, 0, tok, sizeof(tok)), -EINVAL);
@@ -1001,7 +978,7 @@ static void test_cycles(unsigned int cycles)
 	unsigned int i;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("cycles");
+	cap = t_text_region("cycles");
 	CHECK_OK(shmcap_cap_derive(cap, SHMCAP_RIGHT_READ, &ro));
 	for (i = 0; i < cycles; i++) {
 		unsigned int flags = i % 3 == 2 ? SHMCAP_TOKEN_ONCE : 0;
@@ -1215,7 +1192,7 @@ static void test_hostile(void)
 
 	/* Against an issuer thread. */
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("still serving");
+	cap = t_text_region("still serving");
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	fds1 = t_count_fds();
 	hostile_send(tok, &h, NULL);
@@ -1370,7 +1347,7 @@ static void test_exec_peer(void)
 	shmcap_issuer *iss;
 
 	CHECK_OK(shmcap_issuer_create(SHMCAP_ISSUER_THREAD, &iss));
-	cap = make_region("passed through argv");
+	cap = t_text_region("passed through argv");
 	CHECK_OK(shmcap_cap_derive(cap, SHMCAP_RIGHT_READ, &rocap));
 	CHECK_OK(shmcap_token_issue(iss, cap, 0, tok, sizeof(tok)));
 	CHECK_OK(shmcap_token_issue(iss, rocap, 0, ro, sizeof(ro)));

@@ -111,6 +111,30 @@ void *t_remap(shmcap_cap *region, shmcap_map **map)
 	return shmcap_map_addr(*map);
 }
 
+shmcap_cap *t_text_region(const char *text)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	shmcap_cap *cap;
+	shmcap_map *m;
+
+	CHECK(page > 0);
+	CHECK_OK(shmcap_region_create((uint64_t)page, 0, &cap));
+	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
+	memcpy(shmcap_map_addr(m), text, strlen(text) + 1);
+	shmcap_map_unmap(m);
+	return cap;
+}
+
+void t_check_text_region(const shmcap_cap *cap, const char *text)
+{
+	shmcap_map *m;
+
+	CHECK_EQ(shmcap_cap_type(cap), SHMCAP_TYPE_REGION);
+	CHECK_OK(shmcap_region_map(cap, 0, 0, NULL, SHMCAP_MAP_READ, &m));
+	CHECK_STR_EQ((const char *)shmcap_map_addr(m), text);
+	shmcap_map_unmap(m);
+}
+
 uint64_t t_region_size(const shmcap_cap *cap)
 {
 	uint64_t size = 0;
@@ -226,19 +250,49 @@ char t_proc_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : '?';
 }
 
-void t_wait_asleep(pid_t pid)
+static int in_futex(long sc)
+{
+	return sc == SYS_futex;
+}
+
+static int in_poll(long sc)
+{
+#ifdef SYS_poll
+	if (sc == SYS_poll)
+		return 1;
+#endif
+	return sc == SYS_ppoll;
+}
+
+/*
+ * Wait, polling every 50 us up to tries times, until pid sleeps in a
+ * system call that in_call() accepts; fail with ended or never otherwise.
+ */
+static void wait_asleep_in(pid_t pid, int (*in_call)(long), int tries,
+			   const char *ended, const char *never)
 {
 	int i;
 
-	for (i = 0; i < 200000; i++) {
-		if (t_proc_state(pid) == 'S' &&
-		    t_proc_syscall(pid) == SYS_futex)
+	for (i = 0; i < tries; i++) {
+		if (t_proc_state(pid) == 'S' && in_call(t_proc_syscall(pid)))
 			return;
 		if (waitpid(pid, NULL, WNOHANG) == pid)
-			FAIL("child %ld ended instead of sleeping", (long)pid);
+			FAIL("child %ld ended %s", (long)pid, ended);
 		t_sleep_ns(50000);
 	}
-	FAIL("child %ld never went to sleep in the kernel", (long)pid);
+	FAIL("child %ld never %s", (long)pid, never);
+}
+
+void t_wait_asleep(pid_t pid)
+{
+	wait_asleep_in(pid, in_futex, 200000, "instead of sleeping",
+		       "went to sleep in the kernel");
+}
+
+void t_wait_in_poll(pid_t pid)
+{
+	wait_asleep_in(pid, in_poll, 400000, "before waiting",
+		       "waited for its answer");
 }
 
 /* ------------------------------------------------------------------------

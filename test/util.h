@@ -20,6 +20,22 @@
 
 #include <shmcap.h>
 
+/*
+ * 1 in a ThreadSanitizer build, else 0: TSan cannot follow a child that
+ * starts threads after a fork from a multi-threaded process, and makes
+ * atomics slow.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+#ifndef T_TSAN
+#define T_TSAN 0
+#endif
+
 /* ------------------------------------------------------------------------
  * Numbers and time
  */
@@ -88,6 +104,12 @@ void t_region_free(shmcap_cap *region, shmcap_map *map);
  */
 void *t_remap(shmcap_cap *region, shmcap_map **map);
 
+/* A new READ and WRITE region of one page holding text at offset 0. */
+shmcap_cap *t_text_region(const char *text);
+
+/* cap must be a region that holds text at offset 0. */
+void t_check_text_region(const shmcap_cap *cap, const char *text);
+
 /* The size of a region, which must be known. */
 uint64_t t_region_size(const shmcap_cap *cap);
 
@@ -135,6 +157,13 @@ char t_proc_state(pid_t pid);
  * failure instead of a hang.
  */
 void t_wait_asleep(pid_t pid);
+
+/*
+ * Wait until the child pid sleeps in poll(), as a client does once it has
+ * sent its request and waits for the answer. The bound only turns a
+ * broken child into a failure instead of a hang.
+ */
+void t_wait_in_poll(pid_t pid);
 
 /* ------------------------------------------------------------------------
  * Hand-built messages

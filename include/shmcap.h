@@ -28,6 +28,7 @@
 #include <errno.h> /* results are negated errno values: -EINVAL ... */
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h> /* struct iovec: channel batches */
 
 #include <shmcap/abi.h>
 #include <shmcap/version.h>
@@ -1135,6 +1136,230 @@ SHMCAP_EXPORT int shmcap_notifier_signal(shmcap_cap *notifier);
  */
 SHMCAP_EXPORT int shmcap_notifier_wait(shmcap_cap *notifier,
 				       int64_t timeout_ns);
+
+/* ------------------------------------------------------------------------
+ * Channels
+ *
+ * A channel is a message queue inside a region: a 4096-byte control part
+ * followed by a data ring of exactly the configured capacity (layout and
+ * algorithms: src/channel.c and docs/channels.md). Messages have any size
+ * from 0 to the maximum set at creation and arrive whole, in order, once.
+ * The region may be mapped at a different address in every process.
+ *
+ * Kinds: SHMCAP_CHANNEL_SPSC, one producer and one consumer;
+ * SHMCAP_CHANNEL_MPSC, up to SHMCAP_CHANNEL_PRODUCERS_MAX producers (each
+ * its own handle, in any processes) and one consumer: each producer's
+ * messages arrive in its order; messages of different producers are
+ * interleaved in the order of their reservations;
+ * SHMCAP_CHANNEL_BROADCAST, one producer and up to
+ * SHMCAP_CHANNEL_SUBSCRIBERS_MAX subscribers (each opens the role
+ * SHMCAP_CHANNEL_CONSUMER), every subscriber receiving every message sent
+ * after it attached. By default the slowest subscriber holds the
+ * producer back; with SHMCAP_CHANNEL_LOSSY the producer never waits and
+ * overwrites what a slow subscriber has not read, the subscriber skips
+ * to the newest messages and shmcap_channel_missed() says exactly how many
+ * it lost (lossy subscribers use the copying receive only:
+ * shmcap_channel_recv_ptr() gives -EOPNOTSUPP). A broadcast producer
+ * gets -EPIPE once every subscriber that attached is gone (a lossy
+ * producer never does); with no subscriber it sends into the void.
+ *
+ * Zero-copy: the producer reserves space in the ring, writes the message
+ * there and commits it; the consumer reads it in place and releases it.
+ * The copying calls do the same with one memcpy.
+ *
+ * Waiting: timeout_ns 0 never waits (-EAGAIN when there is no message or
+ * no room), SHMCAP_FOREVER waits without limit, anything else up to that
+ * many nanoseconds (-ETIMEDOUT). A waiting side spins briefly (see
+ * shmcap_spin_set()), then sleeps on a futex; a send or release makes a
+ * system call only when the peer sleeps. A full ring holds the producer
+ * back (back-pressure).
+ *
+ * Each role (each producer or subscriber slot) is taken by one open in
+ * the channel's life. When the producer has closed its handle or died
+ * (even by SIGKILL, even in the middle of a message, which is then never
+ * seen), the consumer receives what was committed and then gets -EPIPE;
+ * with many producers,
+ * once some producer attached and every producer that did has closed or
+ * died (a message left uncommitted by a dead producer is skipped, and
+ * does not hold back the others'). When the consumer has closed its
+ * handle, a producer gets -EPIPE; when it died, a producer learns it once
+ * the ring is full (death is found through the pid and start time each
+ * side records, so all must be in one pid namespace).
+ *
+ * The control part and the ring are shared with a peer that may be buggy
+ * or hostile: any corruption of the header, counters or records gives
+ * -EBADMSG, on both sides once noticed, and the handle stays unusable; no
+ * bit pattern makes a call crash, read or write outside the region, or
+ * wait past its timeout.
+ *
+ * Concurrency: a handle belongs to the process that opened it and is used
+ * by one thread at a time (lock it yourself to share it between threads);
+ * the producer's and the consumer's handles are used concurrently.
+ */
+
+typedef struct shmcap_channel shmcap_channel;
+
+/* Channel kinds. */
+#define SHMCAP_CHANNEL_SPSC 1 /* one producer, one consumer */
+#define SHMCAP_CHANNEL_MPSC 2 /* many producers, one consumer */
+#define SHMCAP_CHANNEL_BROADCAST 3 /* one producer, many subscribers */
+
+/* Flag for shmcap_channel_create() (broadcast only). */
+#define SHMCAP_CHANNEL_LOSSY 0x1u /* overwrite what slow subscribers miss */
+
+/* Most subscribers of a SHMCAP_CHANNEL_BROADCAST channel. */
+#define SHMCAP_CHANNEL_SUBSCRIBERS_MAX 115
+
+/* Most producers of a SHMCAP_CHANNEL_MPSC channel. */
+#define SHMCAP_CHANNEL_PRODUCERS_MAX 115
+
+/* Roles for shmcap_channel_open(). */
+#define SHMCAP_CHANNEL_PRODUCER 1
+#define SHMCAP_CHANNEL_CONSUMER 2
+
+/* Limits: ring capacity (a power of two, at least 64) and message size. */
+#define SHMCAP_CHANNEL_CAPACITY_MAX ((uint64_t)1 << 36)
+#define SHMCAP_CHANNEL_MSG_MAX (1u << 30)
+
+/*
+ * Create a channel of kind with a ring of capacity bytes (a power of two
+ * from 64 to SHMCAP_CHANNEL_CAPACITY_MAX) for messages of up to max_msg
+ * bytes, where 8 + max_msg rounded up to a multiple of 8 (broadcast: 16,
+ * and 16) must not exceed capacity / 2 (a message never wraps around the
+ * ring's end). Returns in
+ * *region a new anonymous region (READ and WRITE) of 4096 + capacity
+ * bytes, rounded up to pages, holding the empty channel; pass it to the
+ * participants, who attach with shmcap_channel_open(). flags: 0, or
+ * SHMCAP_CHANNEL_LOSSY for a broadcast channel.
+ *
+ * Errors: -EINVAL (region NULL, flags, unknown kind, bad capacity or
+ * max_msg), and those of shmcap_region_create() and shmcap_region_map().
+ */
+SHMCAP_EXPORT int shmcap_channel_create(int kind, uint64_t capacity,
+					uint32_t max_msg, unsigned int flags,
+					shmcap_cap **region);
+
+/*
+ * Attach to the channel in region as its producer or consumer (role
+ * SHMCAP_CHANNEL_PRODUCER or SHMCAP_CHANNEL_CONSUMER). The region is
+ * mapped, its header validated, and the role recorded with the caller's
+ * pid and start time. Either side may open first: a producer may send
+ * before the consumer attaches, a consumer waits for a producer. flags
+ * must be 0.
+ *
+ * Errors: -EINVAL (NULL, not a region, role, flags), -EACCES (the
+ * capability lacks WRITE), -EBUSY (the role was already taken, by a live,
+ * closed or dead participant; for many producers: all producer slots
+ * were), -EBADMSG (not a channel, or corrupt),
+ * -ENOMEM, and those of shmcap_region_map().
+ */
+SHMCAP_EXPORT int shmcap_channel_open(const shmcap_cap *region, int role,
+				      unsigned int flags,
+				      shmcap_channel **out);
+
+/*
+ * Detach and free ch; NULL is ignored. A reservation not committed is
+ * dropped; a message held with shmcap_channel_recv_ptr() is not released.
+ * The peer is woken: a consumer drains and then gets -EPIPE; a producer
+ * gets -EPIPE. The role cannot be taken again.
+ */
+SHMCAP_EXPORT void shmcap_channel_close(shmcap_channel *ch);
+
+/* The ring's capacity in bytes, and the largest message; 0 if ch is NULL. */
+SHMCAP_EXPORT uint64_t shmcap_channel_capacity(const shmcap_channel *ch);
+SHMCAP_EXPORT uint32_t shmcap_channel_max_msg(const shmcap_channel *ch);
+
+/*
+ * Producer: reserve room for a message of up to len bytes and return in
+ * *ptr where to write it (8-byte aligned, contiguous, inside the ring),
+ * waiting up to timeout_ns for room. Nothing is visible to the consumer
+ * until shmcap_channel_commit(). One reservation at a time.
+ *
+ * Errors: -EAGAIN (timeout 0 and no room), -ETIMEDOUT, -EPIPE (the
+ * consumer closed, or died), -EMSGSIZE (len > max_msg), -EINVAL (NULL,
+ * not the producer, a reservation already pending), -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_channel_reserve(shmcap_channel *ch, size_t len,
+					 void **ptr, int64_t timeout_ns);
+
+/*
+ * Producer: publish the reserved message with its final length len (at
+ * most the reserved length) and wake the consumer if it sleeps. Never
+ * blocks. Errors: -EINVAL (no reservation, len too large), -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_channel_commit(shmcap_channel *ch, size_t len);
+
+/*
+ * Producer: send a copy of the len bytes at data, waiting up to
+ * timeout_ns for room. Errors as shmcap_channel_reserve().
+ */
+SHMCAP_EXPORT int shmcap_channel_send(shmcap_channel *ch, const void *data,
+				      size_t len, int64_t timeout_ns);
+
+/*
+ * Producer: send up to n messages (msgs[i].iov_base, msgs[i].iov_len)
+ * with one publication and at most one wake-up. Waits up to timeout_ns for
+ * room for the first; the others are sent while they fit. Returns how many
+ * were sent (at least 1), or an error as shmcap_channel_send() if none was
+ * (-EINVAL also if one beyond the first is longer than max_msg). With many
+ * producers each message is committed on its own (others may come
+ * between them).
+ */
+SHMCAP_EXPORT int shmcap_channel_send_batch(shmcap_channel *ch,
+					    const struct iovec *msgs,
+					    size_t n, int64_t timeout_ns);
+
+/*
+ * Consumer: wait up to timeout_ns for the next message and return its
+ * length, with *ptr pointing to it in the ring (and *len, if not NULL,
+ * set to the length too). The message stays in place, and the producer
+ * does not reuse its room, until shmcap_channel_release(). Read it, do
+ * not write it; it may be read while the producer writes other messages.
+ * A hostile producer may change the bytes while they are read: copy what
+ * must not change before validating it.
+ *
+ * Errors: -EAGAIN (timeout 0 and no message), -ETIMEDOUT, -EPIPE (no
+ * message, and the producer closed or died), -EINVAL (NULL, not the
+ * consumer, a message still held), -EBADMSG (corrupt channel).
+ */
+SHMCAP_EXPORT int shmcap_channel_recv_ptr(shmcap_channel *ch, const void **ptr,
+					  size_t *len, int64_t timeout_ns);
+
+/*
+ * Consumer: give the room of the message returned by
+ * shmcap_channel_recv_ptr() back to the producer, waking it if it sleeps.
+ * Never blocks. Errors: -EINVAL (no message held), -EBADMSG.
+ */
+SHMCAP_EXPORT int shmcap_channel_release(shmcap_channel *ch);
+
+/*
+ * Consumer: wait up to timeout_ns for the next message, copy it to buf
+ * (size bytes) and release it; returns its length. A message longer than
+ * size stays in the channel and the call fails with -EMSGSIZE. Otherwise
+ * errors as shmcap_channel_recv_ptr().
+ */
+SHMCAP_EXPORT int shmcap_channel_recv(shmcap_channel *ch, void *buf,
+				      size_t size, int64_t timeout_ns);
+
+/*
+ * Consumer: receive up to n messages into msgs[i].iov_base (room
+ * msgs[i].iov_len, which is set to each message's length) with one
+ * release. Waits up to timeout_ns for the first; then takes those already
+ * there. Returns how many were received (at least 1), or an error as
+ * shmcap_channel_recv() if none was. It stops early at a message too long
+ * for its buffer, which stays in the channel.
+ */
+SHMCAP_EXPORT int shmcap_channel_recv_batch(shmcap_channel *ch,
+					    struct iovec *msgs, size_t n,
+					    int64_t timeout_ns);
+
+/*
+ * Subscriber of a lossy broadcast channel: how many messages were
+ * overwritten before this subscriber could read them, since the last
+ * call (exact; the count restarts at 0). 0 for other consumers.
+ * Errors: -EINVAL (NULL, not a consumer's handle).
+ */
+SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 #define ORDER_ACQUIRE __ATOMIC_ACQUIRE
 #define ORDER_RELEASE __ATOMIC_RELEASE
 #define ORDER_SEQ_CST __ATOMIC_SEQ_CST
+#define ORDER_ACQ_REL __ATOMIC_ACQ_REL
 
 static inline uint32_t load32(const uint32_t *p, int order)
 {
@@ -72,6 +73,28 @@ static inline int cas64(uint64_t *p, uint64_t *expected, uint64_t desired,
 {
 	return __atomic_compare_exchange_n(p, expected, desired, 0, order,
 					   ORDER_RELAXED);
+}
+
+/*
+ * A memory fence of the given order. ThreadSanitizer does not model
+ * fences (GCC refuses them under -fsanitize=thread): there a compiler
+ * barrier stands in, which orders enough on the x86-64 hosts it runs on.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SHMCAP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHMCAP_TSAN 1
+#endif
+#endif
+
+static inline void fence(int order)
+{
+#ifdef SHMCAP_TSAN
+	__atomic_signal_fence(order);
+#else
+	__atomic_thread_fence(order);
+#endif
 }
 
 /* Tell the CPU we are spinning (saves power, frees the sibling thread). */

@@ -254,6 +254,34 @@ void shmcap__spawn_extra_free(struct shmcap__spawn_extra *x);
 /* A new O_RDONLY, close-on-exec descriptor for the file behind fd. */
 int shmcap__reopen_rdonly(int fd);
 
+/*
+ * Waiting helpers of sync.c, shared with channel.c so that the library has
+ * one waiting policy. shmcap__spin_while32: spin while *word == val (pause
+ * for the first microsecond, then sched_yield between looks) for at most
+ * the spin budget of shmcap_spin_set() and never past deadline; 1 once the
+ * word differs (acquire), 0 when the budget is spent.
+ */
+int shmcap__spin_while32(const uint32_t *word, uint32_t val, int64_t deadline);
+
+/* The spin budget of shmcap_spin_set(), in nanoseconds (0: never spin). */
+int64_t shmcap__spin_budget(void);
+
+/*
+ * Count a lost compare-and-swap race; after every thousand in a row sleep
+ * 1 ms (bounded by deadline), so that a peer rewriting a word without
+ * pause cannot make us spin at full speed. -ETIMEDOUT once the deadline
+ * has passed, else 0.
+ */
+int shmcap__lost_race(unsigned int *tries, int64_t deadline);
+
+/*
+ * A process's start time (field 22 of /proc/PID/stat, clock ticks since
+ * boot), 0 if unknown; and whether the process pid that had start time
+ * start (0: unknown) still lives: not a zombie, not a recycled pid.
+ */
+uint64_t shmcap__proc_start(int32_t pid);
+int shmcap__proc_alive(int32_t pid, uint64_t start);
+
 /* The negated errno of the call that just failed (never 0). */
 static inline int shmcap__neg_errno(void)
 {

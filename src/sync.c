@@ -178,6 +178,21 @@ static int spin_while32(const uint32_t *word, uint32_t val, int64_t deadline)
 	}
 }
 
+int shmcap__lost_race(unsigned int *tries, int64_t deadline)
+{
+	return lost_race(tries, deadline);
+}
+
+int64_t shmcap__spin_budget(void)
+{
+	return spin_budget();
+}
+
+int shmcap__spin_while32(const uint32_t *word, uint32_t val, int64_t deadline)
+{
+	return spin_while32(word, val, deadline);
+}
+
 /* ------------------------------------------------------------------------
  * Semaphore
  */
@@ -420,6 +435,34 @@ static int owner_alive(uint64_t owner)
 	if ((uint32_t)(owner >> 32) == 0)
 		return 1;
 	return (uint32_t)start == (uint32_t)(owner >> 32);
+}
+
+uint64_t shmcap__proc_start(int32_t pid)
+{
+	char path[48], state;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_start(path, &state);
+}
+
+int shmcap__proc_alive(int32_t pid, uint64_t start)
+{
+	char path[48], state;
+	uint64_t now;
+
+	if (pid <= 0)
+		return 0;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	now = stat_start(path, &state);
+	if (now == 0) /* /proc cannot tell: existence decides */
+		return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+	if (state == 'Z' || state == 'X')
+		return 0;
+	return start == 0 || now == start;
 }
 
 /* The 32-bit half of owner that holds the tid: the futex word. */

@@ -1361,6 +1361,43 @@ SHMCAP_EXPORT int shmcap_channel_recv_batch(shmcap_channel *ch,
  */
 SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch);
 
+/*
+ * Readiness for poll/epoll (SPSC and MPSC channels). An eventfd cannot
+ * live in shared memory, so the application creates a notifier
+ * (shmcap_notifier_create()) and gives it, next to the channel's region,
+ * to every participant, who attaches it to its handle: producers need
+ * SHMCAP_RIGHT_SIGNAL, the consumer SHMCAP_RIGHT_WAIT. The handle keeps
+ * its own derived copy (the caller may close its capability); calling
+ * again replaces it.
+ *
+ * The consumer polls shmcap_channel_fd() and receives with timeout 0
+ * until -EAGAIN. A non-blocking receive that finds the channel empty
+ * arms the notifier (a flag in the control part); the next commit of
+ * any producer that has the notifier set clears the flag and signals
+ * once. So the descriptor becomes readable when a message arrives after
+ * the consumer drained the channel, a busy channel costs no system call,
+ * and one arming gives at most one signal; a receive after an answered
+ * arming empties the eventfd again. A producer's close also signals. A
+ * killed producer does not: poll with a timeout to learn of its death
+ * (or of an MPSC message it left unfinished) through a receive. Readiness
+ * may be spurious (then the receive gives -EAGAIN and re-arms); a
+ * hostile peer can clear the flag and withhold wake-ups, nothing worse.
+ * Blocking receives keep using the futex and may be mixed in.
+ *
+ * Broadcast channels: -EOPNOTSUPP (each subscriber would need its own
+ * flag and notifier, and the producer would scan them all per message).
+ *
+ * set_notifier errors: -EINVAL (NULL, not a notifier), -EACCES (the right
+ * the role needs is missing), -EOPNOTSUPP (broadcast), and those of
+ * shmcap_cap_derive().
+ * fd: the notifier's descriptor (owned by ch: do not close it); errors
+ * -EINVAL (NULL, not the consumer), -EOPNOTSUPP (broadcast), -ENOENT (no
+ * notifier set).
+ */
+SHMCAP_EXPORT int shmcap_channel_set_notifier(shmcap_channel *ch,
+					      shmcap_cap *notifier);
+SHMCAP_EXPORT int shmcap_channel_fd(shmcap_channel *ch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,9 @@
  *                              producer is about to overwrite
  *   152    4    subs_open      broadcast: subscribers attached, open
  *   156    4    subs_seen      broadcast: 1 once one attached
- *   160    96   reserved       0
+ *   160    4    cons_armed     non-zero: the consumer went idle and
+ *                              waits for its notifier (epoll)
+ *   164    92   reserved       0
  *   256    8    head           bytes released by the consumer
  *   264    4    prod_futex     futex word the producer sleeps on
  *   268    4    prod_sleepers  producers asleep or about to sleep
@@ -82,6 +84,22 @@
  * again only when the cached value says the ring is empty (consumer) or
  * full (producer): on a busy channel each side touches the other's line
  * about once per batch of messages, not once per message.
+ *
+ * Readiness for epoll (SPSC, MPSC): the application passes a notifier
+ * (an eventfd) next to the region; each handle keeps a derived copy
+ * (shmcap_channel_set_notifier()). A non-blocking receive that finds the
+ * ring empty arms: it stores cons_armed (seq_cst), fences and looks
+ * again. Every producer commit, after its seq_cst publication, loads the
+ * flag and, only if it is non-zero, clears it by compare-and-swap and
+ * signals once (ring_bell()). The store-buffer pairing of the futex
+ * sleepers again: either the consumer's second look sees the message or
+ * the producer sees the flag. A receive that gets a message after
+ * arming takes the arming back: it clears a flag nobody cleared, or
+ * empties the eventfd that a producer signalled (cons_disarm()). So the
+ * descriptor is readable only after the consumer drained and went idle,
+ * and a busy channel makes no system call. The flag lives in the
+ * producer's line, which producers write anyway, not in the consumer's;
+ * any non-zero value is "armed". See docs/channels.md.
  *
  * Implementation notes
  * --------------------
@@ -186,9 +204,10 @@ struct ch_prod_line {
 	uint32_t cons_futex;
 	uint32_t cons_sleepers;
 	uint64_t wpos; /* lossy broadcast: end of the bytes being written */
-	uint32_t subs_open; /* broadcast: subscribers attached, not closed */
-	uint32_t subs_seen; /* broadcast: ever attached */
-	uint32_t reserved[24];
+	uint32_t subs_open;  /* broadcast: subscribers attached, not closed */
+	uint32_t subs_seen;  /* broadcast: ever attached */
+	uint32_t cons_armed; /* consumer idle: ring its notifier */
+	uint32_t reserved[23];
 };
 
 struct ch_cons_line {
@@ -221,6 +240,7 @@ _Static_assert(sizeof(struct ch_slot) == 32, "participant slot");
 _Static_assert(sizeof(struct ch_ctrl) == CH_CTRL_SIZE, "control part");
 _Static_assert(offsetof(struct ch_ctrl, prod.tail) == 128, "tail");
 _Static_assert(offsetof(struct ch_ctrl, prod.cons_futex) == 136, "cfutex");
+_Static_assert(offsetof(struct ch_ctrl, prod.cons_armed) == 160, "armed");
 _Static_assert(offsetof(struct ch_ctrl, cons.head) == 256, "head");
 _Static_assert(offsetof(struct ch_ctrl, cons.prod_futex) == 264, "pfutex");
 _Static_assert(offsetof(struct ch_ctrl, slot) == 384, "slots");
@@ -262,7 +282,9 @@ struct shmcap_channel {
 	uint32_t *my_sleepers;
 	struct ch_slot *me, *peer;
 	struct ch_ctrl *ctrl;
-	int64_t next_check; /* next liveness check of the peer */
+	int64_t next_check;   /* next liveness check of the peer */
+	shmcap_cap *notifier; /* our copy: SIGNAL (producer), WAIT (consumer) */
+	int armed;	      /* consumer: cons_armed was set by us */
 	shmcap_map *map;
 };
 
@@ -466,6 +488,29 @@ static int refresh(shmcap_channel *ch, int order)
 	return 0;
 }
 
+/*
+ * Producer, after publishing (seq_cst): ring the consumer's notifier if
+ * it armed it. The seq_cst load pairs with the consumer's seq_cst store
+ * of the flag in cons_arm(), which then looks at tail again: one of the
+ * two sees the other's write. Any non-zero value is "armed"; only the
+ * producer that clears it rings, so one arming gives at most one signal.
+ * A busy channel (flag clear) costs one load of a line we write anyway.
+ */
+static void ring_bell(shmcap_channel *ch)
+{
+	uint32_t *armed = &ch->ctrl->prod.cons_armed;
+	uint32_t v = load32(armed, ORDER_SEQ_CST);
+	int tries;
+
+	/* Bounded: a peer that keeps rewriting the flag cannot hold us. */
+	for (tries = 0; v != 0 && tries < 16; tries++) {
+		if (cas32(armed, &v, 0, ORDER_SEQ_CST)) {
+			shmcap_notifier_signal(ch->notifier);
+			return;
+		}
+	}
+}
+
 /* Wake the peer if it sleeps or is about to: see "Sleeping" above. */
 static void publish(shmcap_channel *ch)
 {
@@ -475,6 +520,8 @@ static void publish(shmcap_channel *ch)
 		fetch_add32(ch->wake_futex, 1, ORDER_SEQ_CST);
 		futex_wake(ch->wake_futex, ch->wake_n);
 	}
+	if (ch->notifier && ch->role == SHMCAP_CHANNEL_PRODUCER)
+		ring_bell(ch);
 }
 
 /* Has the condition the caller waits for come true? (data or room) */
@@ -780,6 +827,8 @@ static void mp_commit(shmcap_channel *ch, uint64_t len, uint32_t st)
 		fetch_add32(ch->wake_futex, 1, ORDER_SEQ_CST);
 		futex_wake(ch->wake_futex, 1);
 	}
+	if (ch->notifier)
+		ring_bell(ch);
 }
 
 /* Consumer: give n consumed bytes at head back, zeroed, and publish. */
@@ -1322,6 +1371,10 @@ SHMCAP_EXPORT void shmcap_channel_close(shmcap_channel *ch)
 	store32(&ch->me->state, SLOT_CLOSED, ORDER_SEQ_CST);
 	fetch_add32(ch->wake_futex, 1, ORDER_SEQ_CST);
 	futex_wake(ch->wake_futex, INT_MAX);
+	/* An idle epoll consumer learns of the end of the stream too. */
+	if (ch->notifier && ch->role == SHMCAP_CHANNEL_PRODUCER)
+		ring_bell(ch);
+	shmcap_cap_close(ch->notifier);
 	shmcap_map_unmap(ch->map);
 	free(ch);
 }
@@ -1608,8 +1661,8 @@ static int cons_peek(shmcap_channel *ch, const void **p, uint64_t *len)
 }
 
 /* Get the next message in place, waiting for one if need be. */
-static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
-		     int64_t timeout_ns)
+static int cons_wait_next(shmcap_channel *ch, const void **p, uint64_t *len,
+			  int64_t timeout_ns)
 {
 	int ret;
 
@@ -1626,6 +1679,65 @@ static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
 		if (ret < 0)
 			return ret;
 	}
+}
+
+/*
+ * Take back an arming that a producer answered: it cleared the flag and
+ * rang (or is about to), so empty the eventfd's counter; epoll then stops
+ * reporting the descriptor readable until the next arming is answered.
+ * A producer still between its clearing and its signal leaves one
+ * spurious readiness behind, which the next receive (-EAGAIN) re-arms.
+ */
+static void cons_disarm(shmcap_channel *ch)
+{
+	uint32_t *armed = &ch->ctrl->prod.cons_armed;
+	uint32_t v = load32(armed, ORDER_RELAXED);
+
+	ch->armed = 0;
+	/* Still set: nobody rang; clear it so producers stay quiet. */
+	if (v != 0 && cas32(armed, &v, 0, ORDER_RELAXED))
+		return;
+	shmcap_notifier_wait(ch->notifier, 0);
+}
+
+/*
+ * The channel was found empty by a non-blocking receive: ask the
+ * producers to ring the notifier at their next commit. 1 if the caller
+ * must look at the ring once more, 0 if an arming is still pending (no
+ * commit since: nothing to look for). The seq_cst store, and the fence
+ * before the caller's second look, pair with the producer's seq_cst
+ * publication and load of the flag in ring_bell().
+ */
+static int cons_arm(shmcap_channel *ch)
+{
+	uint32_t *armed = &ch->ctrl->prod.cons_armed;
+
+	if (ch->armed) {
+		if (load32(armed, ORDER_SEQ_CST) != 0)
+			return 0;
+		cons_disarm(ch);
+	}
+	store32(armed, 1, ORDER_SEQ_CST);
+	ch->armed = 1;
+	fence(ORDER_SEQ_CST);
+	return 1;
+}
+
+/*
+ * As cons_wait_next(), plus the notifier: a non-blocking receive that
+ * finds nothing arms it; a receive that gets a message after an arming
+ * takes the arming back.
+ */
+static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
+		     int64_t timeout_ns)
+{
+	int ret = cons_wait_next(ch, p, len, timeout_ns);
+
+	if (ret == -EAGAIN && timeout_ns == 0 && ch->notifier && cons_arm(ch))
+		ret = cons_wait_next(ch, p, len, 0);
+	if (ret == 0 && ch->armed)
+		cons_disarm(ch);
+	return ret;
 }
 
 static void cons_take(shmcap_channel *ch)
@@ -1791,6 +1903,50 @@ SHMCAP_EXPORT int shmcap_channel_recv_batch(shmcap_channel *ch,
 		return ret;
 	publish(ch);
 	return (int)i;
+}
+
+/* ------------------------------------------------------------------------
+ * Notifier (epoll)
+ */
+
+SHMCAP_EXPORT int shmcap_channel_set_notifier(shmcap_channel *ch,
+					      shmcap_cap *notifier)
+{
+	unsigned int need;
+	shmcap_cap *copy;
+	int ret;
+
+	if (!ch || !notifier ||
+	    shmcap_cap_type(notifier) != SHMCAP_TYPE_NOTIFIER)
+		return -EINVAL;
+	if (ch->kind == SHMCAP_CHANNEL_BROADCAST)
+		return -EOPNOTSUPP;
+	need = ch->role == SHMCAP_CHANNEL_PRODUCER ? SHMCAP_RIGHT_SIGNAL :
+						     SHMCAP_RIGHT_WAIT;
+	if (!(shmcap_cap_rights(notifier) & need))
+		return -EACCES;
+	ret = shmcap_cap_derive(notifier, need, &copy);
+	if (ret < 0)
+		return ret;
+	/*
+	 * A replaced notifier: forget our arming (a producer may ring the
+	 * old one once); the next empty receive arms again.
+	 */
+	shmcap_cap_close(ch->notifier);
+	ch->notifier = copy;
+	ch->armed = 0;
+	return 0;
+}
+
+SHMCAP_EXPORT int shmcap_channel_fd(shmcap_channel *ch)
+{
+	if (!ch || ch->role != SHMCAP_CHANNEL_CONSUMER)
+		return -EINVAL;
+	if (ch->kind == SHMCAP_CHANNEL_BROADCAST)
+		return -EOPNOTSUPP;
+	if (!ch->notifier)
+		return -ENOENT;
+	return shmcap_cap_fd(ch->notifier);
 }
 
 SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch)

@@ -8,8 +8,11 @@
 #   make test-tsan      the tests with ThreadSanitizer, in build-tsan/
 #   make test-clang     the tests built with clang, in build-clang/
 #   make demo           run the demo (examples/demo.sh)
-#   make bench          run the benchmarks (bench/run.sh)
+#   make bench          run the benchmarks (bench/run.sh; installs their
+#                       peers first: scripts/deps.sh bench)
 #   make install        install (PREFIX=/usr/local, DESTDIR honoured)
+#   make fuzz           run the libFuzzer targets for FUZZ_TIME seconds each
+#                       (clang, ASan+UBSan), in build-fuzz/
 #   make format         clang-format the C sources in place
 #   make clean          remove the build directories
 #
@@ -27,6 +30,8 @@ BUILD := build
 BUILD_ASAN := build-asan
 BUILD_CLANG := build-clang
 BUILD_TSAN := build-tsan
+BUILD_FUZZ := build-fuzz
+FUZZ_TIME ?= 60
 
 comma := ,
 # cmake --build runs make too; keep its output free of "Entering directory".
@@ -48,7 +53,7 @@ define build_in
 endef
 
 .PHONY: all deps test test-sanitize test-tsan test-clang _test-clang demo \
-	install bench format clean
+	install bench fuzz format clean
 
 all: deps
 	$(call build_in,$(BUILD),-DCMAKE_BUILD_TYPE=$(BUILD_TYPE))
@@ -91,12 +96,37 @@ demo: all
 install: all
 	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
 
-bench: all
+# The benchmarks' peers (iceoryx) first; a build configured before they
+# were installed looks for them again. Without them (not root) the peers
+# that need them are left out.
+bench: deps
+	@bash scripts/deps.sh bench || \
+		echo "bench: iceoryx not installed: its rows are left out"
+	@if grep -qs '^iceoryx_binding_c_DIR:.*NOTFOUND' $(BUILD)/CMakeCache.txt; then \
+		$(CMAKE) $(BUILD) >/dev/null; \
+	fi
+	$(call build_in,$(BUILD),-DCMAKE_BUILD_TYPE=$(BUILD_TYPE))
 	@if [ -f bench/run.sh ]; then \
 		bash bench/run.sh $(BUILD); \
 	else \
 		echo "no benchmark yet (bench/run.sh)"; \
 	fi
+
+# Each fuzz/fuzz_NAME target starts from the seeds in fuzz/corpus/NAME;
+# what it finds new goes to build-fuzz/corpus/NAME (the repository's seeds
+# are only read), a crashing input to build-fuzz/crash-*.
+fuzz: deps
+	@bash scripts/deps.sh sanitize clang
+	$(call build_in,$(BUILD_FUZZ),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHMCAP_SANITIZE=address$(comma)undefined -DSHMCAP_FUZZ=ON -DSHMCAP_TESTS=OFF -DSHMCAP_EXAMPLES=OFF,CC=clang)
+	@for t in $(BUILD_FUZZ)/fuzz/fuzz_*; do \
+		[ -f "$$t" ] && [ -x "$$t" ] || continue; \
+		n=$${t##*/fuzz_}; \
+		mkdir -p $(BUILD_FUZZ)/corpus/$$n; \
+		echo "$$t: $(FUZZ_TIME) s from fuzz/corpus/$$n"; \
+		$(SANITIZE_ENV) $$t -max_total_time=$(FUZZ_TIME) -max_len=512 \
+			-print_final_stats=1 -artifact_prefix=$(BUILD_FUZZ)/ \
+			$(BUILD_FUZZ)/corpus/$$n fuzz/corpus/$$n || exit 1; \
+	done
 
 format: deps
 	@command -v clang-format >/dev/null 2>&1 || \
@@ -104,4 +134,4 @@ format: deps
 	find $(FORMAT_DIRS) -name '*.[ch]' -print0 | xargs -0 -r clang-format -i
 
 clean: deps
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_TSAN) $(BUILD_FUZZ)

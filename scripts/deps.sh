@@ -4,13 +4,17 @@
 # Check that the tools the build and the tests need are installed, and
 # install the missing ones from Debian's packages when running as root.
 #
-# Usage: scripts/deps.sh [sanitize] [tsan] [clang]
+# Usage: scripts/deps.sh [sanitize] [tsan] [clang] [bench]
 #   (no argument)  cmake, make, a C compiler and libc headers, pkg-config,
 #                  nm/objdump (binutils)
 #   sanitize       also the ASan and UBSan runtimes: a program built with
 #                  -fsanitize=address,undefined must link
 #   tsan           also the ThreadSanitizer runtime
 #   clang          also clang (for make test-clang)
+#   bench          also the benchmarks' peers: Eclipse iceoryx (the
+#                  iox-roudi daemon and the C binding's headers and CMake
+#                  package), for bench_channel, and gnuplot for the
+#                  latency plot (bench/plot.sh)
 #
 # Prints nothing when everything is there. As a non-root user it prints the
 # apt-get command to run and exits 1.
@@ -19,13 +23,15 @@ set -eu
 want_sanitize=0
 want_tsan=0
 want_clang=0
+want_bench=0
 for arg in "$@"; do
 	case $arg in
 	sanitize) want_sanitize=1 ;;
 	tsan) want_tsan=1 ;;
 	clang) want_clang=1 ;;
+	bench) want_bench=1 ;;
 	*)
-		echo "usage: $0 [sanitize] [tsan] [clang]" >&2
+		echo "usage: $0 [sanitize] [tsan] [clang] [bench]" >&2
 		exit 2
 		;;
 	esac
@@ -71,6 +77,21 @@ fi
 if [ "$want_clang" = 1 ]; then
 	need clang clang
 fi
+# The CMake package that bench/CMakeLists.txt looks for (it names the
+# headers and the library).
+has_iceoryx_c() {
+	local f
+	for f in /usr/lib/cmake/iceoryx_binding_c/iceoryx_binding_cConfig.cmake \
+		/usr/lib/*/cmake/iceoryx_binding_c/iceoryx_binding_cConfig.cmake; do
+		[ -f "$f" ] && return 0
+	done
+	return 1
+}
+if [ "$want_bench" = 1 ]; then
+	need iox-roudi iceoryx
+	need gnuplot gnuplot-nox
+	has_iceoryx_c || missing+=(libiceoryx-binding-c-dev)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -104,6 +125,11 @@ if [ "$want_tsan" = 1 ] && ! links -fsanitize=thread; then
 fi
 tools="cmake make gcc pkg-config nm"
 [ "$want_clang" = 1 ] && tools="$tools clang"
+[ "$want_bench" = 1 ] && tools="$tools iox-roudi"
+if [ "$want_bench" = 1 ] && ! has_iceoryx_c; then
+	echo "deps: the iceoryx_binding_c CMake package is still missing" >&2
+	exit 1
+fi
 for tool in $tools; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "deps: $tool still missing" >&2

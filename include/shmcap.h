@@ -16,6 +16,8 @@
  *                 privilege, map from another actor
  *   5. sync     - semaphores, robust mutexes, conditions in shared memory;
  *      notify   - notifiers (doorbells) with a pollable descriptor
+ *   6. channel  - message queues in a region: zero-copy, blocking,
+ *                 one or many producers, one consumer or many subscribers
  *
  * Handles are opaque pointers with getters, so bindings never mirror a C
  * struct. All descriptors the library creates are close-on-exec. No call

@@ -121,7 +121,7 @@
  *   shmcap_spin_set() budget).
  * - Peer death. Each participant records its pid and start time in its
  *   slot. A waiting side checks at most once per millisecond, and after
- *   every sleep slice (1 ms doubling to 8 ms), whether the peer lives
+ *   every sleep slice (1 ms doubling to 128 ms), whether the peer lives
  *   (shmcap__proc_alive(): kill(pid, 0) and /proc/PID/stat, as the robust
  *   mutex does). A producer that dies before publishing tail exposes
  *   nothing: a half-written message is never seen. The consumer returns
@@ -179,7 +179,12 @@
 /* How often a waiting side checks that its peer lives, at most. */
 #define LIVE_CHECK_NS 1000000
 #define SLICE_MIN_NS 1000000
-#define SLICE_MAX_NS 8000000
+/*
+ * A sleeper wakes after 1, 2, 4 ... ms, at most every 128 ms, to see
+ * whether its peer still lives: a killed peer cannot wake it, and an idle
+ * waiter that woke every few milliseconds would cost ~2 % of a core.
+ */
+#define SLICE_MAX_NS 128000000
 
 /*
  * Looks at the peer's counter before the timed spin of sync.c: about a

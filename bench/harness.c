@@ -32,6 +32,13 @@
  *   next ping is the last") would not do: the responder that reads it
  *   after answering ping k may already see it set for ping k + 1, and end
  *   without answering that one.
+ * - Own processes. An implementation flagged HB_IMPL_OWN_PROCESS (a
+ *   runtime such as iceoryx's, which a process starts once and a forked
+ *   child inherits half-alive) has its whole round-trip run done by a
+ *   child of the harness, which forks the responder in turn; the
+ *   harness's own process never starts such a runtime. Throughput runs
+ *   fork every process (producer and consumers) for the same reason, and
+ *   meet at a barrier in the control page before the producer starts.
  * - Hangs. A responder that fails (or a lost wake-up) leaves the initiator
  *   waiting for ever in ping(). A watchdog (alarm, 30 s beyond twice the
  *   run's time bound) then kills the responder, names the run and ends the
@@ -265,7 +272,8 @@ static void usage(FILE *f)
 		"  --bench LIST     run only these benches (comma separated)\n"
 		"  --impl LIST      run only these implementations\n"
 		"  --runs R         runs per implementation (default 3)\n"
-		"  --samples N      timed round trips per run (default: the bench's)\n"
+		"  --samples N      timed round trips (throughput: messages) per run\n"
+		"                   (default: the bench's)\n"
 		"  --warmup N       untimed round trips first (default: the bench's)\n"
 		"  --max-time SEC   bound on a run's timed part, plus its gaps (default 1)\n"
 		"  --idle-wait SEC  idle-waiter wait (default 1)\n"
@@ -1219,6 +1227,64 @@ static struct hb_result *variant_result(const struct variant *v,
 	return r;
 }
 
+/* What the initiator's process of run_pingpong_forked() hands back. */
+struct forked {
+	int ret;
+	struct run_stats st;
+	char error[128];
+};
+
+/*
+ * A round-trip run whose initiator is a process of its own
+ * (HB_IMPL_OWN_PROCESS): a child does the whole run_pingpong(), forking
+ * the responder itself, and hands back its statistics (or its error) in a
+ * shared page. It ends with exit(), so that a runtime it started
+ * deregisters; the harness's process never starts one.
+ */
+static int run_pingpong_forked(const struct hb_bench *b,
+			       const struct hb_impl *im, long n, long warmup,
+			       uint64_t *s, struct run_stats *st)
+{
+	struct forked *f;
+	pid_t pid;
+	int status, ret = -1;
+
+	f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (f == MAP_FAILED) {
+		fail_run("mmap: %s", strerror(errno));
+		return -1;
+	}
+	f->ret = -1;
+	snprintf(f->error, sizeof(f->error), "%s: initiator process died",
+		 im->name);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fail_run("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		f->ret = run_pingpong(b, im, n, warmup, s, &f->st);
+		if (f->ret < 0)
+			snprintf(f->error, sizeof(f->error), "%s", last_error);
+		exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (f->ret == 0) {
+		*st = f->st;
+		ret = 0;
+	} else {
+		/* The child said why on stderr; keep it for the table. */
+		snprintf(last_error, sizeof(last_error), "%s", f->error);
+	}
+out:
+	munmap(f, sizeof(*f));
+	return ret;
+}
+
 int hb_pingpong(const struct hb_bench *b)
 {
 	static struct run_stats st[MAX_RUNS][MAX_VARIANTS];
@@ -1229,7 +1295,7 @@ int hb_pingpong(const struct hb_bench *b)
 	struct hb_result *r;
 	struct variant *v;
 	uint64_t *s;
-	int i, k, nv, first = nresults, ret = 0;
+	int i, k, nv, err, first = nresults, ret = 0;
 
 	if (!hb_want_bench(b->name))
 		return 0;
@@ -1249,11 +1315,16 @@ int hb_pingpong(const struct hb_bench *b)
 			if (v->bad)
 				continue;
 			variant_begin(v, name, k + 1);
-			variant_end(v, v->im->measure ?
-					       run_solo(b, v->im, n, warmup, s,
-							&st[v->ok][i]) :
-					       run_pingpong(b, v->im, n, warmup,
-							    s, &st[v->ok][i]));
+			if (v->im->measure)
+				err = run_solo(b, v->im, n, warmup, s,
+					       &st[v->ok][i]);
+			else if (v->im->flags & HB_IMPL_OWN_PROCESS)
+				err = run_pingpong_forked(b, v->im, n, warmup,
+							  s, &st[v->ok][i]);
+			else
+				err = run_pingpong(b, v->im, n, warmup, s,
+						   &st[v->ok][i]);
+			variant_end(v, err);
 		}
 	}
 	free(s);
@@ -1361,6 +1432,346 @@ int hb_idle_cpu(const char *bench, const struct hb_impl *impls, int nimpls,
 }
 
 /* ------------------------------------------------------------------------
+ * Throughput
+ *
+ * A run forks every process (the producer and the consumers): none is the
+ * harness's own, so a runtime that a process starts once (iceoryx) starts
+ * afresh in each. They meet at a barrier in the control page (each counts
+ * itself ready after proc_init, the parent then sets go), so that set-up
+ * (connecting, subscribing) stays out of the timed part, and the warm-up
+ * messages take the first page faults and cache misses.
+ */
+
+/* The throughput run's part of the control page, behind struct hb_ctl. */
+struct hb_tput_ctl {
+	uint32_t ready;			   /* processes past proc_init */
+	uint32_t go;			   /* parent: start */
+	uint32_t done;			   /* consumers finished */
+	int32_t err[HB_MAX_CONSUMERS + 1]; /* [0] producer, [1 + i] consumer i */
+	int64_t ns[HB_MAX_CONSUMERS];	   /* consumer i's timed part */
+};
+
+#define TPUT_CTL_OFFSET 1024
+_Static_assert(sizeof(struct hb_ctl) <= TPUT_CTL_OFFSET &&
+		       TPUT_CTL_OFFSET + sizeof(struct hb_tput_ctl) <= CTL_SIZE,
+	       "control page layout");
+
+static struct hb_tput_ctl *tput_ctl(void)
+{
+	return (struct hb_tput_ctl *)((char *)ctl + TPUT_CTL_OFFSET);
+}
+
+/* A producer or consumer: never returns. */
+__attribute__((noreturn)) static void
+tput_child(const struct hb_impl *im, pid_t parent, enum hb_role role, int index,
+	   int consumers, long warm, long n)
+{
+	struct hb_tput_ctl *t = tput_ctl();
+	struct hb_ctx ctx = { .shm = impl_shm, .role = role, .index = index };
+	int slot = role == HB_PRODUCER ? 0 : 1 + index;
+	int64_t t0;
+	int err = 0;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		exit(1);
+	/* A consumer alone (memcpy) runs where the producer would. */
+	pin(role == HB_PRODUCER || !im->produce ? cpu_a : cpu_b);
+	if (im->proc_init)
+		err = im->proc_init(&ctx);
+	if (err < 0)
+		goto out;
+	__atomic_add_fetch(&t->ready, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&t->go, __ATOMIC_SEQ_CST))
+		sleep_ns(20000);
+	if (role == HB_PRODUCER) {
+		err = im->produce(&ctx, warm + n);
+		/*
+		 * Stay until every consumer has its messages: some transports
+		 * take a message back when its sender goes away.
+		 */
+		while (err == 0 && __atomic_load_n(&t->done, __ATOMIC_SEQ_CST) <
+					   (uint32_t)consumers)
+			sleep_ns(100000);
+	} else {
+		err = warm ? im->consume(&ctx, warm) : 0;
+		if (err == 0) {
+			t0 = now_ns();
+			err = im->consume(&ctx, n);
+			t->ns[index] = now_ns() - t0;
+		}
+		__atomic_add_fetch(&t->done, 1, __ATOMIC_SEQ_CST);
+	}
+	if (im->proc_fini)
+		im->proc_fini(&ctx);
+out:
+	if (err < 0)
+		t->err[slot] = err;
+	exit(err < 0 ? 1 : 0);
+}
+
+/* Why process slot (0 the producer, 1 + i consumer i) failed. */
+static void tput_fail(const struct hb_impl *im, int slot, int status)
+{
+	int err = tput_ctl()->err[slot];
+	char who[32];
+
+	if (slot == 0)
+		snprintf(who, sizeof(who), "producer");
+	else
+		snprintf(who, sizeof(who), "consumer %d", slot - 1);
+	if (err)
+		fail_run("%s: %s: %s", im->name, who, strerror(-err));
+	else if (WIFSIGNALED(status))
+		fail_run("%s: %s: killed by signal %d", im->name, who,
+			 WTERMSIG(status));
+	else
+		fail_run("%s: %s failed", im->name, who);
+}
+
+/*
+ * One throughput run: *per_msg gets the slowest consumer's time per
+ * message. 0, or -1.
+ */
+static int run_tput(const struct hb_bench *b, const struct hb_impl *im,
+		    long warm, long n, double *per_msg)
+{
+	struct hb_tput_ctl *t = tput_ctl();
+	int nc = im->produce && b->consumers > 1 ? b->consumers : 1;
+	pid_t pids[HB_MAX_CONSUMERS + 1], parent = getpid(), pid;
+	int slots[HB_MAX_CONSUMERS + 1];
+	int i, np = 0, left, status, failed = 0;
+	int64_t deadline, worst = 0;
+	struct hb_ctx ctx;
+
+	if (nc > HB_MAX_CONSUMERS)
+		die("%s: at most %d consumers", b->name, HB_MAX_CONSUMERS);
+	memset(ctl, 0, sizeof(*ctl));
+	memset(t, 0, sizeof(*t));
+	memset(impl_shm, 0, HB_SHM_SIZE);
+	ctx.shm = impl_shm;
+	ctx.role = HB_PRODUCER;
+	ctx.index = 0;
+	if (im->setup) {
+		int err = im->setup(&ctx);
+
+		if (err < 0) {
+			fail_run("%s: setup: %s", im->name, strerror(-err));
+			return -1;
+		}
+	}
+	fflush(NULL);
+	for (i = im->produce ? -1 : 0; i < nc; i++) {
+		pid = fork();
+		if (pid < 0) {
+			fail_run("fork: %s", strerror(errno));
+			failed = 1;
+			break;
+		}
+		if (pid == 0)
+			tput_child(im, parent,
+				   i < 0 ? HB_PRODUCER : HB_CONSUMER,
+				   i < 0 ? 0 : i, nc, warm, n);
+		slots[np] = i + 1;
+		pids[np++] = pid;
+	}
+	/* Start when all are ready, and wait for them (polling: any may
+	 * fail first, and the others would then wait for ever). */
+	deadline = now_ns() + (int64_t)60 * 1000000000;
+	left = np;
+	while (!failed && left) {
+		if (!t->go && __atomic_load_n(&t->ready, __ATOMIC_SEQ_CST) ==
+				      (uint32_t)np)
+			__atomic_store_n(&t->go, 1, __ATOMIC_SEQ_CST);
+		for (i = 0; i < np && !failed; i++) {
+			if (pids[i] <= 0 ||
+			    waitpid(pids[i], &status, WNOHANG) != pids[i])
+				continue;
+			pids[i] = 0;
+			left--;
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+				tput_fail(im, slots[i], status);
+				failed = 1;
+			}
+		}
+		if (!failed && left && now_ns() > deadline) {
+			fail_run("%s: timed out after 60 s", im->name);
+			failed = 1;
+		}
+		if (!failed && left)
+			sleep_ns(t->go ? 10000000 : 100000);
+	}
+	for (i = 0; i < np; i++) {
+		if (pids[i] <= 0)
+			continue;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+	}
+	if (im->teardown)
+		im->teardown(&ctx);
+	if (failed)
+		return -1;
+	for (i = 0; i < nc; i++)
+		if (t->ns[i] > worst)
+			worst = t->ns[i];
+	*per_msg = (double)worst / (double)n;
+	return 0;
+}
+
+/* Messages/s or GB/s, as the bench shows them. */
+static const char *rate_text(char *buf, size_t size, const struct hb_bench *b,
+			     double per_msg)
+{
+	double rate = per_msg > 0 ? 1e9 / per_msg : 0;
+
+	if (b->gb)
+		snprintf(buf, size, "%.2f", rate * (double)b->msg_bytes / 1e9);
+	else
+		snprintf(buf, size, "%.3f", rate / 1e6);
+	return buf;
+}
+
+static void print_tput_table(const char *bench, const struct hb_bench *b,
+			     int first, int last)
+{
+	const char *subject = b->subject;
+	size_t sl = subject ? strlen(subject) : 0;
+	const struct hb_result *r, *p;
+	char a[32], c[32], d[72], rt[32];
+	int i, j, any = 0;
+
+	for (i = first; i < last; i++)
+		if (sl && strncmp(results[i].impl, subject, sl) == 0 &&
+		    !results[i].error[0])
+			any = 1;
+	printf("\n%-22s %-18s %10s %19s %10s  %s\n", "bench", "impl",
+	       b->gb ? "GB/s" : "M msgs/s", "runs (low-high)", "msgs/run",
+	       any ? "throughput ratios (per run, median)" : "");
+	for (i = first; i < last; i++) {
+		r = &results[i];
+		if (r->error[0]) {
+			printf("%-22s %-18s FAILED: %s\n", bench, r->impl,
+			       r->error);
+			continue;
+		}
+		snprintf(d, sizeof(d), "%s-%s",
+			 rate_text(a, sizeof(a), b, r->spread_hi_ns),
+			 rate_text(c, sizeof(c), b, r->spread_lo_ns));
+		printf("%-22s %-18s %10s %19s %10ld ", bench, r->impl,
+		       rate_text(a, sizeof(a), b, r->median_ns), d, r->samples);
+		for (j = first;
+		     sl && strncmp(r->impl, subject, sl) == 0 && j < last;
+		     j++) {
+			p = &results[j];
+			if (strncmp(p->impl, subject, sl) == 0 || p->error[0])
+				continue;
+			ratio_text(rt, sizeof(rt), ratio(p, r));
+			printf(" vs %s %s", p->impl, rt);
+		}
+		putchar('\n');
+	}
+}
+
+static void json_tput(const struct hb_result *r, const struct hb_bench *b,
+		      long warm)
+{
+	FILE *f = json_open();
+	int k;
+
+	if (!f)
+		return;
+	fprintf(f, "{\"bench\":\"%s\",\"impl\":\"%s\",", r->bench, r->impl);
+	if (r->error[0]) {
+		fputs("\"error\":", f);
+		json_str(f, r->error);
+		fputc(',', f);
+	} else {
+		fprintf(f,
+			"\"msgs_per_s\":%.0f,\"gb_per_s\":%.4f,"
+			"\"ns_per_msg\":%.3f,\"msg_bytes\":%zu,"
+			"\"consumers\":%d,\"msgs\":%ld,\"warmup\":%ld,"
+			"\"run_msgs_per_s\":[",
+			r->msgs_per_s, r->gb_per_s, r->median_ns, b->msg_bytes,
+			b->consumers > 1 ? b->consumers : 1, r->samples, warm);
+		for (k = 0; k < r->runs; k++)
+			fprintf(f, "%s%.0f", k ? "," : "",
+				1e9 / r->run_median_ns[k]);
+		fputs("],", f);
+	}
+	fprintf(f, "\"runs\":%d,", r->runs);
+	json_common(f, r->spin_ns);
+	fclose(f);
+}
+
+/* Timed messages per run of im, and its warm-up. */
+static long tput_msgs(const struct hb_bench *b, const struct hb_impl *im,
+		      long *warm)
+{
+	long n = opt.samples ? opt.samples : im->msgs ? im->msgs : b->samples;
+
+	if (opt.quick && !opt.samples)
+		n = n / 20 > 10 ? n / 20 : (n < 10 ? n : 10);
+	if (n < 1)
+		n = 1;
+	*warm = opt.warmup >= 0 ? opt.warmup : n / 10;
+	return n;
+}
+
+int hb_throughput(const struct hb_bench *b)
+{
+	static double per[MAX_VARIANTS][MAX_RUNS];
+	double tmp[MAX_RUNS];
+	long n[MAX_VARIANTS], warm[MAX_VARIANTS];
+	char name[64];
+	struct hb_result *r;
+	struct variant *v;
+	int i, k, nv, first = nresults, ret = 0;
+
+	if (!hb_want_bench(b->name))
+		return 0;
+	eff_name(b->name, name, sizeof(name));
+	nv = make_variants(b->impls, b->nimpls);
+	for (i = 0; i < nv; i++)
+		n[i] = tput_msgs(b, vars[i].im, &warm[i]);
+	for (k = 0; k < opt.runs; k++) {
+		for (i = 0; i < nv; i++) {
+			v = &vars[i];
+			if (v->bad)
+				continue;
+			variant_begin(v, name, k + 1);
+			variant_end(v, run_tput(b, v->im, warm[i], n[i],
+						&per[i][v->ok]));
+		}
+	}
+	for (i = 0; i < nv; i++) {
+		v = &vars[i];
+		r = variant_result(v, name, 0);
+		r->is_tput = 1;
+		r->samples = n[i];
+		if (v->bad) {
+			ret = -1;
+			json_tput(r, b, warm[i]);
+			continue;
+		}
+		r->spread_lo_ns = r->spread_hi_ns = per[i][0];
+		for (k = 0; k < v->ok; k++) {
+			r->run_median_ns[k] = tmp[k] = per[i][k];
+			if (per[i][k] < r->spread_lo_ns)
+				r->spread_lo_ns = per[i][k];
+			if (per[i][k] > r->spread_hi_ns)
+				r->spread_hi_ns = per[i][k];
+		}
+		r->median_ns = r->mean_ns = median(tmp, v->ok);
+		r->msgs_per_s = r->median_ns > 0 ? 1e9 / r->median_ns : 0;
+		r->gb_per_s = r->msgs_per_s * (double)b->msg_bytes / 1e9;
+		json_tput(r, b, warm[i]);
+	}
+	if (nresults > first)
+		print_tput_table(name, b, first, nresults);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
  * Targets
  */
 
@@ -1375,6 +1786,17 @@ const struct hb_result *hb_result(const char *bench, const char *impl)
 		    strcmp(results[i].impl, impl) == 0)
 			return &results[i];
 	return NULL;
+}
+
+double hb_tput_ratio(const char *bench, const char *a, const char *b)
+{
+	/* Rates are the reciprocals of the times per message kept. */
+	return hb_ratio(bench, b, a);
+}
+
+int hb_want_impl(const char *name)
+{
+	return in_list(opt.impl_list, name);
 }
 
 double hb_ratio(const char *bench, const char *a, const char *b)

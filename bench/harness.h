@@ -27,6 +27,10 @@
  *   and every implementation whose name starts with it, its ratio to every
  *   peer), JSON lines appended to the file named by --json, and target
  *   checks (PASS/MISS).
+ * - Throughput (hb_throughput()): instead of round trips, a producer
+ *   and one or more consumers, all forked for the run, send and receive
+ *   a fixed number of messages after a warm-up, timed in the consumers;
+ *   results are messages/s (and GB/s), with ratios of throughput.
  * - Settings: with --same-core the bench names get "_samecore", with
  *   --unpinned "_unpinned", so that results of different settings never
  *   mix; with --spin LIST every shmcap implementation runs once per spin
@@ -47,23 +51,37 @@
 /* Most runs per implementation (--runs). */
 #define HB_MAX_RUNS 99
 
-/* The two roles of a round trip. */
+/* The roles: two of a round trip, two of a throughput run. */
 enum hb_role {
 	HB_INITIATOR = 0, /* the parent: times the round trips */
 	HB_RESPONDER = 1, /* the child: answers them */
+	HB_PRODUCER = 2,  /* throughput: sends the messages */
+	HB_CONSUMER = 3,  /* throughput: receives them, timed */
 };
+
+/* Most consumers of a throughput run (struct hb_bench's consumers). */
+#define HB_MAX_CONSUMERS 8
 
 /* What an implementation's callbacks get. */
 struct hb_ctx {
 	void *shm;	   /* HB_SHM_SIZE shared bytes, zeroed per run */
 	enum hb_role role; /* who is calling */
+	int index;	   /* throughput: the consumer's number, from 0 */
 };
 
 /*
  * Flags of an implementation. HB_IMPL_BUSY: it waits by spinning without
  * end, and is left out when both processes share one core.
+ * HB_IMPL_OWN_PROCESS (hb_pingpong() only): the initiator too runs in a
+ * process forked for the run, not in the harness's own, so that neither
+ * process inherits per-process state from earlier runs: for a runtime
+ * that a process can start only once and that does not survive fork()
+ * (iceoryx). setup() and teardown() then run in that process as well.
+ * (hb_throughput() forks every process anyway; hb_idle_cpu() does not
+ * support it.)
  */
 #define HB_IMPL_BUSY 0x1u
+#define HB_IMPL_OWN_PROCESS 0x2u
 
 /*
  * One implementation of a round trip. Callbacks return 0 or a negative
@@ -93,9 +111,24 @@ struct hb_impl {
 	 * teardown still run, in the parent.
 	 */
 	int (*measure)(struct hb_ctx *ctx, int64_t *ns);
+	/*
+	 * Throughput (hb_throughput()), instead of ping and pong: the
+	 * producer sends n messages of the bench's msg_bytes (to every
+	 * consumer); each consumer receives them, in calls of its own
+	 * count (the warm-up, then the timed part). produce NULL: the
+	 * consumer runs alone (e.g. memcpy, the limit of bulk transfer).
+	 * msgs: timed messages per run (0: the bench's samples), chosen
+	 * so that a run takes a fraction of a second.
+	 */
+	int (*produce)(struct hb_ctx *ctx, long n);
+	int (*consume)(struct hb_ctx *ctx, long n);
+	long msgs;
 };
 
-/* A round-trip benchmark: one name, several implementations. */
+/*
+ * A benchmark: one name, several implementations; round trips
+ * (hb_pingpong()) or throughput (hb_throughput()).
+ */
 struct hb_bench {
 	const char *name;	     /* e.g. "sem_pingpong" */
 	const char *subject;	     /* impl whose ratios are shown */
@@ -104,6 +137,10 @@ struct hb_bench {
 	long samples;	/* timed round trips per run (before --samples) */
 	long warmup;	/* untimed round trips before them */
 	int64_t gap_ns; /* initiator's sleep before each round trip, or 0 */
+	/* Throughput only (hb_throughput()): */
+	size_t msg_bytes; /* bytes per message */
+	int consumers;	  /* consumers, each receiving every message; 0: 1 */
+	int gb;		  /* show GB/s rather than messages/s */
 };
 
 /* What the harness measured; kept for ratios and targets. */
@@ -111,6 +148,13 @@ struct hb_result {
 	char bench[64];
 	char impl[48];
 	int is_cpu; /* an idle-waiter CPU result rather than a round trip */
+	/*
+	 * A throughput result. median_ns and run_median_ns then hold the
+	 * time per message (the reciprocal of the rate), so that hb_ratio()
+	 * and the run-by-run ratios work alike for both kinds.
+	 */
+	int is_tput;
+	double msgs_per_s, gb_per_s; /* the median over the runs */
 	/* Round trips, in ns (medians over the runs). */
 	double median_ns, p99_ns, p999_ns, mean_ns;
 	double spread_lo_ns, spread_hi_ns; /* smallest, largest run median */
@@ -158,6 +202,30 @@ int hb_pingpong(const struct hb_bench *bench);
  */
 int hb_idle_cpu(const char *bench, const struct hb_impl *impls, int nimpls,
 		int64_t wait_ns);
+
+/*
+ * Throughput: for each implementation, fork a producer (pinned to the
+ * initiator's CPU) and b->consumers consumers (to the responder's), which
+ * run proc_init and then wait until all are ready; the producer sends
+ * warm-up + msgs messages, each consumer receives the warm-up untimed and
+ * then times the msgs messages (CLOCK_MONOTONIC, in the consumer). A
+ * run's rate is the slowest consumer's; the result is the median over the
+ * runs, printed as messages/s (or GB/s with b->gb) with each subject row's
+ * throughput ratio to every peer, and recorded in the JSON as msgs_per_s,
+ * gb_per_s and ns_per_msg. b->samples is the default of impl->msgs;
+ * --samples overrides both, --quick divides them by 20. Returns as
+ * hb_pingpong().
+ */
+int hb_throughput(const struct hb_bench *bench);
+
+/*
+ * How many times higher impl a's throughput is than impl b's in bench (the
+ * median of the per-run ratios, as hb_ratio()), or NAN.
+ */
+double hb_tput_ratio(const char *bench, const char *a, const char *b);
+
+/* Whether implementation name was selected (--impl; all by default). */
+int hb_want_impl(const char *name);
 
 /*
  * The result of impl in bench (bench as named by the program: the

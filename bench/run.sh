@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Run shmcap's benchmarks: every bench_* program in BUILD_DIR/bench, and
-# the steady semaphore bench once more with both processes on one core and
-# once with neither pinned.
+# Run shmcap's benchmarks: every bench_* program in BUILD_DIR/bench, the
+# steady semaphore bench once more with both processes on one core and
+# once with neither pinned, and the channels' blocking round trip
+# unpinned.
 #
-#   bench/run.sh BUILD_DIR            the full suite (about a minute)
+#   bench/run.sh BUILD_DIR            the full suite (3-4 minutes)
 #   bench/run.sh BUILD_DIR --quick    a smoke test (a few seconds)
 #   bench/run.sh BUILD_DIR --spin-sweep "0 5000 20000 50000"
 #                                     tune the spin budget: the semaphore
@@ -78,7 +79,7 @@ mkdir -p "$(dirname "$results")"
 # the previous results alone.
 tmp=$results.tmp
 : >"$tmp"
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.raw"' EXIT
 
 # --- Header: what runs where -------------------------------------------------
 
@@ -158,8 +159,11 @@ else
 		case " ${progs[*]} " in *" $prog "*) continue ;; esac
 		[ -x "$prog" ] && [ -f "$prog" ] && progs+=("$prog")
 	done
+	# Every round-trip sample, for the latency plot (bench/plot.sh).
+	raw=$tmp.raw
+	: >"$raw"
 	for prog in "${progs[@]}"; do
-		run "$prog" "${args[@]}" --json "$tmp" "${extra[@]}"
+		run "$prog" "${args[@]}" --json "$tmp" --raw "$raw" "${extra[@]}"
 	done
 
 	# Both processes on one core: spinning only delays the peer there.
@@ -173,10 +177,28 @@ else
 	# on one CPU.
 	run "$bindir/bench_sem" "${args[@]}" --json "$tmp" \
 		--bench sem_pingpong --unpinned "${extra[@]}"
+	# The channels' blocking round trip unpinned as well (busy-polling
+	# peers unpinned may share a CPU and starve each other).
+	if [ -x "$bindir/bench_channel" ]; then
+		run "$bindir/bench_channel" "${args[@]}" --json "$tmp" \
+			--bench chan_pingpong_block --unpinned "${extra[@]}"
+	fi
 fi
 
 mv "$tmp" "$results"
 trap - EXIT
+
+# The latency distributions of the main round trips, as a PNG next to the
+# results (full runs only; needs gnuplot, which make bench installs).
+if [ -n "${raw:-}" ] && [ -s "$raw" ]; then
+	if [ $quick = 0 ] && command -v gnuplot >/dev/null; then
+		bash "$here/plot.sh" "$raw" "$(dirname "$results")/latency.png" \
+			sem_pingpong chan_pingpong chan_pingpong_block \
+			chan_pingpong_idle notifier_pingpong cap_lookup ||
+			failed=1
+	fi
+	rm -f "$raw"
+fi
 
 echo
 echo "# done in $(($(date +%s) - start)) s; results in $results"

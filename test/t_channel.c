@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include "channel_util.h"
 #include "helpers.h"
 #include "util.h"
 
@@ -15,16 +16,7 @@
  * The stress size: 10^6 messages, a tenth under ThreadSanitizer (which
  * slows these loops twentyfold), times SHMCAP_TEST_SCALE.
  */
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_N 100000
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_N 100000
-#endif
-#endif
-#ifndef STRESS_N
-#define STRESS_N 1000000
-#endif
+#define STRESS_N (T_TSAN ? 100000 : 1000000)
 
 /* The layout of src/channel.c, to look at and to corrupt. */
 #define CTRL 4096
@@ -39,16 +31,6 @@ struct msghdr_t {
 	uint32_t sum;
 };
 
-static uint32_t checksum(const uint8_t *p, size_t n, uint64_t seq)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)seq;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
-
 /* Fill buf with a message of len bytes (len >= 16) for seq. */
 static void make_msg(uint8_t *buf, size_t len, uint64_t seq)
 {
@@ -57,7 +39,7 @@ static void make_msg(uint8_t *buf, size_t len, uint64_t seq)
 
 	for (i = sizeof(h); i < len; i++)
 		buf[i] = (uint8_t)(seq * 31 + i);
-	h.sum = checksum(buf + sizeof(h), len - sizeof(h), seq);
+	h.sum = t_msg_checksum(buf + sizeof(h), len - sizeof(h), seq);
 	memcpy(buf, &h, sizeof(h));
 }
 
@@ -74,7 +56,7 @@ static void check_msg(const uint8_t *buf, size_t len, uint64_t seq)
 		FAIL("got message %llu, expected %llu",
 		     (unsigned long long)h.seq, (unsigned long long)seq);
 	CHECK_EQ(h.len, len);
-	CHECK_EQ(h.sum, checksum(buf + sizeof(h), len - sizeof(h), seq));
+	CHECK_EQ(h.sum, t_msg_checksum(buf + sizeof(h), len - sizeof(h), seq));
 }
 
 static void open_pair(shmcap_cap *r, shmcap_channel **p, shmcap_channel **c)
@@ -555,15 +537,8 @@ static void test_threads(void)
 
 int main(void)
 {
-	int fds;
+	int fds = t_channel_test_start();
 
-	t_rng_seed();
-	/* T_SEED=N replays a run from the seed it printed. */
-	if (getenv("T_SEED"))
-		t_rng_state = strtoull(getenv("T_SEED"), NULL, 10);
-	printf("seed %llu\n", (unsigned long long)t_rng_state);
-	t_watchdog(110);
-	fds = t_count_fds();
 	test_bad_input();
 	test_backpressure_and_wrap();
 	test_batch();

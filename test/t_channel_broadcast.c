@@ -6,22 +6,13 @@
  * late joiners; -EPIPE both ways; lossy mode, where a slow subscriber
  * skips ahead and the missed count is exact.
  */
+#include "channel_util.h"
 #include "helpers.h"
 #include "util.h"
 
 #define MAX 300
 #define NSUB 4
 #define LONG_WAIT 20000000000 /* only turns a hang into a failure */
-
-static uint32_t checksum(const uint8_t *p, size_t n, uint64_t seq)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)seq;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
 
 /* Message seq: u64 seq, u32 checksum of the rest, bytes. */
 static size_t make_msg(uint8_t *buf, uint64_t seq)
@@ -31,7 +22,7 @@ static size_t make_msg(uint8_t *buf, uint64_t seq)
 
 	for (i = 12; i < len; i++)
 		buf[i] = (uint8_t)(seq + i);
-	sum = checksum(buf + 12, len - 12, seq);
+	sum = t_msg_checksum(buf + 12, len - 12, seq);
 	memcpy(buf, &seq, 8);
 	memcpy(buf + 8, &sum, 4);
 	return len;
@@ -47,7 +38,7 @@ static uint64_t check_msg(const uint8_t *buf, size_t len)
 	memcpy(&seq, buf, 8);
 	memcpy(&sum, buf + 8, 4);
 	CHECK_EQ(len, 12 + (seq * 2654435761u) % (MAX - 11));
-	CHECK_EQ(sum, checksum(buf + 12, len - 12, seq));
+	CHECK_EQ(sum, t_msg_checksum(buf + 12, len - 12, seq));
 	return seq;
 }
 
@@ -60,25 +51,16 @@ static uint64_t check_msg(const uint8_t *buf, size_t len)
 static pid_t subscriber(shmcap_cap *r, uint64_t first, uint64_t want,
 			int64_t nap_ns)
 {
-	int pfd[2];
-	char b;
-	pid_t pid;
+	shmcap_channel *c;
+	pid_t pid = t_fork_attached(r, SHMCAP_CHANNEL_CONSUMER, 100, &c);
 
-	CHECK(pipe(pfd) == 0);
-	pid = t_fork_child(100);
 	if (pid == 0) {
-		shmcap_channel *c;
 		uint8_t buf[MAX];
 		uint64_t n = 0, seq, next = first;
 		const void *q;
 		size_t l;
 		int ret;
 
-		close(pfd[0]);
-		CHECK_OK(
-			shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
-		CHECK(write(pfd[1], "x", 1) == 1);
-		close(pfd[1]);
 		for (;;) {
 			if (n & 1) {
 				ret = shmcap_channel_recv_ptr(c, &q, &l,
@@ -109,9 +91,6 @@ static pid_t subscriber(shmcap_cap *r, uint64_t first, uint64_t want,
 		shmcap_channel_close(c);
 		t_child_pass();
 	}
-	close(pfd[1]);
-	CHECK(read(pfd[0], &b, 1) == 1);
-	close(pfd[0]);
 	return pid;
 }
 
@@ -207,7 +186,6 @@ static void test_lossy(void)
 	shmcap_channel *p;
 	uint8_t buf[MAX];
 	int pfd[2];
-	char b;
 	pid_t pid;
 
 	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, MAX,
@@ -250,10 +228,8 @@ static void test_lossy(void)
 		shmcap_channel_close(c);
 		t_child_pass();
 	}
-	close(pfd[1]);
 	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
-	CHECK(read(pfd[0], &b, 1) == 1);
-	close(pfd[0]);
+	t_ready_wait(pfd);
 	for (seq = 0; seq < n; seq++)
 		CHECK_OK(shmcap_channel_send(p, buf, make_msg(buf, seq), 0));
 	shmcap_channel_close(p);
@@ -305,27 +281,14 @@ static void test_fuzz(unsigned int rounds)
 		CHECK_OK(shmcap_channel_create(
 			SHMCAP_CHANNEL_BROADCAST, 512, 100,
 			k & 1 ? SHMCAP_CHANNEL_LOSSY : 0, &r));
-		CHECK_OK(
-			shmcap_region_map(r, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-		base = shmcap_map_addr(m);
+		base = t_channel_map(r, &m);
 		CHECK_OK(
 			shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
 		for (i = 0; i < 2; i++)
 			CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER,
 						     0, &c[i]));
 		for (op = 0; op < 100; op++) {
-			if (t_rnd() % 4 == 0) {
-				size_t off =
-					t_rnd() % 2 ?
-						(t_rnd() % 512) & ~3ul :
-						4096 + ((t_rnd() % 512) & ~3ul);
-				uint32_t v = (uint32_t)t_rnd();
-
-				if (t_rnd() % 2)
-					v = t_load32((uint32_t *)(base + off)) +
-					    (v % 33) - 16;
-				t_store32((uint32_t *)(base + off), v);
-			}
+			t_channel_corrupt_maybe(base);
 			i = (int)(t_rnd() % 2);
 			switch (t_rnd() % 3) {
 			case 0:
@@ -366,15 +329,8 @@ static void test_fuzz(unsigned int rounds)
 
 int main(void)
 {
-	int fds;
+	int fds = t_channel_test_start();
 
-	t_rng_seed();
-	/* T_SEED=N replays a run from the seed it printed. */
-	if (getenv("T_SEED"))
-		t_rng_state = strtoull(getenv("T_SEED"), NULL, 10);
-	printf("seed %llu\n", (unsigned long long)t_rng_state);
-	t_watchdog(110);
-	fds = t_count_fds();
 	if (getenv("T_FUZZ_ONLY")) {
 		test_fuzz((unsigned int)t_scaled(500));
 		return T_EXIT_PASS;

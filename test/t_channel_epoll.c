@@ -39,6 +39,20 @@ static int ep_new(shmcap_channel *c)
 	return ep;
 }
 
+/*
+ * A new channel of kind and capacity cap (messages up to MAX) with a
+ * notifier, and its consumer *c; returns an epoll set that watches it.
+ */
+static int consumer_new(int kind, uint64_t cap, shmcap_cap **r, shmcap_cap **n,
+			shmcap_channel **c)
+{
+	CHECK_OK(shmcap_notifier_create(n));
+	CHECK_OK(shmcap_channel_create(kind, cap, MAX, 0, r));
+	CHECK_OK(shmcap_channel_open(*r, SHMCAP_CHANNEL_CONSUMER, 0, c));
+	CHECK_OK(shmcap_channel_set_notifier(*c, *n));
+	return ep_new(*c);
+}
+
 /* Is the descriptor readable within ms (0: now)? */
 static int ep_ready(int ep, int ms)
 {
@@ -234,11 +248,7 @@ static void test_spsc_rounds(void)
 	int go[2], ep, i, k, ret;
 	pid_t pid;
 
-	CHECK_OK(shmcap_notifier_create(&n));
-	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_SPSC, 1024, MAX, 0, &r));
-	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
-	CHECK_OK(shmcap_channel_set_notifier(c, n));
-	ep = ep_new(c);
+	ep = consumer_new(SHMCAP_CHANNEL_SPSC, 1024, &r, &n, &c);
 	CHECK(pipe(go) == 0);
 	pid = producer(r, n, 0, FIRST, ROUNDS, BURST, go[0]);
 	close(go[0]);
@@ -343,11 +353,7 @@ static void test_stream(int kind, int nprod, uint64_t per)
 	pid_t pids[NPROD];
 	int ep, i;
 
-	CHECK_OK(shmcap_notifier_create(&n));
-	CHECK_OK(shmcap_channel_create(kind, 4096, MAX, 0, &r));
-	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
-	CHECK_OK(shmcap_channel_set_notifier(c, n));
-	ep = ep_new(c);
+	ep = consumer_new(kind, 4096, &r, &n, &c);
 	for (i = 0; i < nprod; i++)
 		pids[i] = producer(r, n, (uint32_t)i, per, 0, 0, -1);
 	event_loop(c, ep, next, nprod);
@@ -377,11 +383,7 @@ static void test_killed(int kind)
 	pid_t victim, other = -1;
 	char b;
 
-	CHECK_OK(shmcap_notifier_create(&n));
-	CHECK_OK(shmcap_channel_create(kind, 4096, MAX, 0, &r));
-	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
-	CHECK_OK(shmcap_channel_set_notifier(c, n));
-	ep = ep_new(c);
+	ep = consumer_new(kind, 4096, &r, &n, &c);
 	CHECK(pipe(sync) == 0);
 	CHECK(pipe(go) == 0);
 	CHECK_ERR(shmcap_channel_recv(c, &m, sizeof(m), 0), -EAGAIN); /* arm */

@@ -4,6 +4,7 @@
  * middle of a message and asleep: the consumer gets every committed
  * message, never a partial one, then -EPIPE; the producer gets -EPIPE.
  */
+#include "channel_util.h"
 #include "helpers.h"
 #include "util.h"
 
@@ -45,21 +46,10 @@ static pid_t endless_producer(shmcap_cap *r)
 	uint64_t seq;
 	uint8_t buf[MAX];
 	void *vp;
-	int pfd[2];
-	pid_t pid;
+	pid_t pid = t_fork_attached(r, SHMCAP_CHANNEL_PRODUCER, 60, &p);
 
-	CHECK(pipe(pfd) == 0);
-	pid = t_fork_child(60);
-	if (pid > 0) {
-		close(pfd[1]);
-		CHECK(read(pfd[0], buf, 1) == 1);
-		close(pfd[0]);
+	if (pid > 0)
 		return pid;
-	}
-	close(pfd[0]);
-	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
-	CHECK(write(pfd[1], "x", 1) == 1);
-	close(pfd[1]);
 	for (seq = 0;; seq++) {
 		size_t len = 8 + t_rnd() % (MAX - 7);
 
@@ -135,7 +125,6 @@ static void test_kill_mid_message(void)
 	shmcap_cap *r;
 	shmcap_channel *p, *c;
 	int pfd[2];
-	char b;
 	pid_t pid;
 
 	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_SPSC, 4096, MAX, 0, &r));
@@ -155,9 +144,7 @@ static void test_kill_mid_message(void)
 		pause();
 		_exit(T_EXIT_FAIL);
 	}
-	close(pfd[1]);
-	CHECK(read(pfd[0], &b, 1) == 1);
-	close(pfd[0]);
+	t_ready_wait(pfd);
 	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
 	kill(pid, SIGKILL);
 	CHECK_EQ(drain(c, 0, UINT64_MAX, 0), 1);
@@ -195,27 +182,20 @@ static void test_kill_consumer(unsigned int rounds)
 
 	for (i = 0; i < rounds; i++) {
 		shmcap_cap *r;
-		shmcap_channel *p;
+		shmcap_channel *p, *c;
 		uint8_t buf[MAX];
 		uint64_t seq, stop = t_rnd() % 2000;
 		pid_t pid;
-		int ret, pfd[2], killed = 0, mode = (int)(i % 3);
+		int ret, killed = 0, mode = (int)(i % 3);
 
 		CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_SPSC, 4096, MAX,
 					       0, &r));
-		CHECK(pipe(pfd) == 0);
-		pid = t_fork_child(60);
+		/* Attached: from now on the consumer's death ends the stream. */
+		pid = t_fork_attached(r, SHMCAP_CHANNEL_CONSUMER, 60, &c);
 		if (pid == 0) {
-			shmcap_channel *c;
 			const void *q;
 			size_t l;
 
-			close(pfd[0]);
-			CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER,
-						     0, &c));
-			/* Attached: from now on its death ends the stream. */
-			CHECK(write(pfd[1], "x", 1) == 1);
-			close(pfd[1]);
 			for (seq = 0;; seq++) {
 				CHECK_OK(shmcap_channel_recv_ptr(
 					c, &q, &l, SHMCAP_FOREVER));
@@ -225,9 +205,6 @@ static void test_kill_consumer(unsigned int rounds)
 				CHECK_OK(shmcap_channel_release(c));
 			}
 		}
-		close(pfd[1]);
-		CHECK(read(pfd[0], buf, 1) == 1);
-		close(pfd[0]);
 		CHECK_OK(
 			shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
 		for (seq = 0;; seq++) {
@@ -271,11 +248,7 @@ int main(void)
 {
 	unsigned int rounds = (unsigned int)t_scaled(12);
 
-	t_rng_seed();
-	/* T_SEED=N replays a run from the seed it printed. */
-	if (getenv("T_SEED"))
-		t_rng_state = strtoull(getenv("T_SEED"), NULL, 10);
-	printf("seed %llu\n", (unsigned long long)t_rng_state);
+	t_rng_seed_env();
 	t_watchdog(110);
 	test_kill_mid_message();
 	test_kill_sleeping_producer();

@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 
+#include "channel_util.h"
 #include "helpers.h"
 #include "util.h"
 
@@ -15,16 +16,7 @@
  * The stress size: 10^6 messages, a tenth under ThreadSanitizer (which
  * slows these loops twentyfold), times SHMCAP_TEST_SCALE.
  */
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_N 100000
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_N 100000
-#endif
-#endif
-#ifndef STRESS_N
-#define STRESS_N 1000000
-#endif
+#define STRESS_N (T_TSAN ? 100000 : 1000000)
 
 #define MAX 400
 #define LONG_WAIT 20000000000 /* only turns a hang into a failure */
@@ -38,16 +30,6 @@ struct mhdr {
 	uint32_t pad;
 };
 
-static uint32_t checksum(const uint8_t *p, size_t n, uint64_t seq)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)seq;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
-
 static void make_msg(uint8_t *buf, size_t len, uint32_t prod, uint64_t seq)
 {
 	struct mhdr h = { .prod = prod, .len = (uint32_t)len, .seq = seq };
@@ -55,7 +37,7 @@ static void make_msg(uint8_t *buf, size_t len, uint32_t prod, uint64_t seq)
 
 	for (i = sizeof(h); i < len; i++)
 		buf[i] = (uint8_t)(seq * 7 + i + prod);
-	h.sum = checksum(buf + sizeof(h), len - sizeof(h), seq);
+	h.sum = t_msg_checksum(buf + sizeof(h), len - sizeof(h), seq);
 	memcpy(buf, &h, sizeof(h));
 }
 
@@ -69,7 +51,8 @@ static uint32_t check_msg(const uint8_t *buf, size_t len, uint64_t *next)
 	CHECK(h.prod < NPROD);
 	CHECK_EQ(h.len, len);
 	CHECK_EQ(h.seq, next[h.prod]);
-	CHECK_EQ(h.sum, checksum(buf + sizeof(h), len - sizeof(h), h.seq));
+	CHECK_EQ(h.sum,
+		 t_msg_checksum(buf + sizeof(h), len - sizeof(h), h.seq));
 	next[h.prod]++;
 	return h.prod;
 }
@@ -89,22 +72,11 @@ static pid_t producer(shmcap_cap *r, uint32_t id, uint64_t n)
 	uint8_t buf[MAX];
 	uint64_t seq;
 	void *vp;
-	int pfd[2];
-	pid_t pid;
+	pid_t pid = t_fork_attached(r, SHMCAP_CHANNEL_PRODUCER, 100, &p);
 
-	CHECK(pipe(pfd) == 0);
-	pid = t_fork_child(100);
-	if (pid > 0) {
-		close(pfd[1]);
-		CHECK(read(pfd[0], buf, 1) == 1);
-		close(pfd[0]);
+	if (pid > 0)
 		return pid;
-	}
 	t_rng_state ^= (uint64_t)id * 0x9e3779b97f4a7c15ull;
-	close(pfd[0]);
-	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
-	CHECK(write(pfd[1], "x", 1) == 1);
-	close(pfd[1]);
 	for (seq = 0; seq < n; seq++) {
 		size_t len = rnd_len();
 
@@ -306,12 +278,10 @@ static void test_kill_reserved(int erase)
 	shmcap_map *m;
 	uint8_t buf[MAX], *base;
 	int pfd[2];
-	char b;
 	pid_t pid;
 
 	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_MPSC, 1024, MAX, 0, &r));
-	CHECK_OK(shmcap_region_map(r, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-	base = shmcap_map_addr(m);
+	base = t_channel_map(r, &m);
 	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
 	CHECK(pipe(pfd) == 0);
 	pid = t_fork_child(60);
@@ -330,9 +300,7 @@ static void test_kill_reserved(int erase)
 		pause();
 		_exit(T_EXIT_FAIL);
 	}
-	close(pfd[1]);
-	CHECK(read(pfd[0], &b, 1) == 1);
-	close(pfd[0]);
+	t_ready_wait(pfd);
 	if (erase) {
 		/* As if killed after the CAS, before any header store. */
 		memset(base + 4096 + 48, 0, 8);
@@ -368,27 +336,14 @@ static void test_fuzz(unsigned int rounds)
 
 		CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_MPSC, 512, 100, 0,
 					       &r));
-		CHECK_OK(
-			shmcap_region_map(r, 0, 0, NULL, SHMCAP_MAP_WRITE, &m));
-		base = shmcap_map_addr(m);
+		base = t_channel_map(r, &m);
 		CHECK_OK(
 			shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
 		for (i = 0; i < 2; i++)
 			CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER,
 						     0, &p[i]));
 		for (op = 0; op < 100; op++) {
-			if (t_rnd() % 4 == 0) {
-				size_t off =
-					t_rnd() % 2 ?
-						(t_rnd() % 512) & ~3ul :
-						4096 + ((t_rnd() % 512) & ~3ul);
-				uint32_t v = (uint32_t)t_rnd();
-
-				if (t_rnd() % 2)
-					v = t_load32((uint32_t *)(base + off)) +
-					    (v % 33) - 16;
-				t_store32((uint32_t *)(base + off), v);
-			}
+			t_channel_corrupt_maybe(base);
 			i = (int)(t_rnd() % 2);
 			if (t_rnd() % 2) {
 				ret = shmcap_channel_send(p[i], buf,
@@ -399,12 +354,7 @@ static void test_fuzz(unsigned int rounds)
 				ret = shmcap_channel_recv(
 					c, buf, sizeof(buf),
 					t_rnd() % 20 ? 0 : 200000);
-				if (cbad)
-					CHECK_ERR(ret, -EBADMSG);
-				CHECK((ret >= 0 && ret <= 100) ||
-				      ret == -EAGAIN || ret == -ETIMEDOUT ||
-				      ret == -EBADMSG || ret == -EPIPE);
-				cbad |= ret == -EBADMSG;
+				t_check_corrupt_recv(ret, &cbad);
 			}
 		}
 		shmcap_channel_close(p[0]);
@@ -476,15 +426,8 @@ static void test_threads(void)
 
 int main(void)
 {
-	int fds;
+	int fds = t_channel_test_start();
 
-	t_rng_seed();
-	/* T_SEED=N replays a run from the seed it printed. */
-	if (getenv("T_SEED"))
-		t_rng_state = strtoull(getenv("T_SEED"), NULL, 10);
-	printf("seed %llu\n", (unsigned long long)t_rng_state);
-	t_watchdog(110);
-	fds = t_count_fds();
 	test_basic();
 	test_slots();
 	test_kill_reserved(0);

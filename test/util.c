@@ -39,6 +39,15 @@ uint64_t t_rng_seed(void)
 	return t_rng_state;
 }
 
+uint64_t t_rng_seed_env(void)
+{
+	t_rng_seed();
+	if (getenv("T_SEED"))
+		t_rng_state = strtoull(getenv("T_SEED"), NULL, 10);
+	printf("seed %llu\n", (unsigned long long)t_rng_state);
+	return t_rng_state;
+}
+
 uint64_t t_rnd(void)
 {
 	t_rng_state ^= t_rng_state >> 12;
@@ -193,6 +202,15 @@ void t_child_exit(shmcap_cap *region, shmcap_map *map)
 {
 	t_region_free(region, map);
 	t_child_pass();
+}
+
+void t_ready_wait(const int pfd[2])
+{
+	char b;
+
+	close(pfd[1]);
+	CHECK(read(pfd[0], &b, 1) == 1);
+	close(pfd[0]);
 }
 
 void t_reap_ok(pid_t pid, int timeout_s)

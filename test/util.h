@@ -49,6 +49,12 @@ extern uint64_t t_rng_state;
  */
 uint64_t t_rng_seed(void);
 
+/*
+ * t_rng_seed(), unless $T_SEED=N asks to replay the run that printed seed
+ * N; prints the seed either way and returns it.
+ */
+uint64_t t_rng_seed_env(void);
+
 /* xorshift64*: reproducible from the seed printed at start. */
 uint64_t t_rnd(void);
 
@@ -138,6 +144,12 @@ __attribute__((noreturn)) void t_child_pass(void);
 /* t_child_pass(), after t_region_free(region, map). */
 __attribute__((noreturn)) void t_child_exit(shmcap_cap *region,
 					    shmcap_map *map);
+
+/*
+ * In the parent of a child that writes one byte to pfd[1] when it is
+ * ready: close pfd[1], wait for that byte, close pfd[0].
+ */
+void t_ready_wait(const int pfd[2]);
 
 /* Wait at most timeout_s seconds for pid, which must end with T_EXIT_PASS. */
 void t_reap_ok(pid_t pid, int timeout_s);

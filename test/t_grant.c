@@ -658,8 +658,12 @@ static void test_killed(void)
  * fork(): a child does not serve its parent's grants
  */
 
-/* Whether an abstract socket "@shmcap-actor-ID" exists on the host. */
-static int actor_socket_exists(const shmcap_cap *actor)
+/*
+ * How many sockets carry the abstract address "@shmcap-actor-ID" on the
+ * host: the listener, and the server's end of each connection it accepted
+ * and has not closed yet.
+ */
+static int actor_sockets(const shmcap_cap *actor)
 {
 	char hex[SHMCAP_ACTOR_ID_TEXT], want[64], line[512];
 	shmcap_actor_id id;
@@ -673,9 +677,15 @@ static int actor_socket_exists(const shmcap_cap *actor)
 	CHECK_NOTNULL(f);
 	while (fgets(line, sizeof(line), f))
 		if (strstr(line, want))
-			found = 1;
+			found++;
 	fclose(f);
 	return found;
+}
+
+/* Whether an abstract socket "@shmcap-actor-ID" exists on the host. */
+static int actor_socket_exists(const shmcap_cap *actor)
+{
+	return actor_sockets(actor) > 0;
 }
 
 static void test_fork(void)
@@ -707,6 +717,13 @@ static void test_fork(void)
 		CHECK_OK(shmcap_map_from_actor(self, base, 0, NULL, 0, T_OUT,
 					       &y));
 		shmcap_map_unmap(y);
+		/*
+		 * And the thread has closed that connection's socket, which
+		 * the child would otherwise inherit (it carries our address
+		 * and would outlive us in the check below).
+		 */
+		while (actor_sockets(self) > 1)
+			t_sleep_ns(1000000);
 		shmcap_cap_close(self);
 		send_u64(p[1], (uintptr_t)base);
 		child = t_fork_child(CHILD_TIMEOUT);

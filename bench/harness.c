@@ -709,6 +709,18 @@ static void json_result(const struct hb_result *r, const struct hb_bench *b,
 		fputs("\"error\":", f);
 		json_str(f, r->error);
 		fputc(',', f);
+	} else if (r->is_tput) {
+		fprintf(f,
+			"\"msgs_per_s\":%.0f,\"gb_per_s\":%.4f,"
+			"\"ns_per_msg\":%.3f,\"msg_bytes\":%zu,"
+			"\"consumers\":%d,\"msgs\":%ld,\"warmup\":%ld,"
+			"\"run_msgs_per_s\":[",
+			r->msgs_per_s, r->gb_per_s, r->median_ns, b->msg_bytes,
+			b->consumers > 1 ? b->consumers : 1, r->samples, warmup);
+		for (k = 0; k < r->runs; k++)
+			fprintf(f, "%s%.0f", k ? "," : "",
+				1e9 / r->run_median_ns[k]);
+		fputs("],", f);
 	} else if (r->is_cpu) {
 		fprintf(f,
 			"\"cpu_ns\":%.0f,\"wall_ns\":%.0f,\"cpu_percent\":%.4f,"
@@ -1672,37 +1684,6 @@ static void print_tput_table(const char *bench, const struct hb_bench *b,
 	}
 }
 
-static void json_tput(const struct hb_result *r, const struct hb_bench *b,
-		      long warm)
-{
-	FILE *f = json_open();
-	int k;
-
-	if (!f)
-		return;
-	fprintf(f, "{\"bench\":\"%s\",\"impl\":\"%s\",", r->bench, r->impl);
-	if (r->error[0]) {
-		fputs("\"error\":", f);
-		json_str(f, r->error);
-		fputc(',', f);
-	} else {
-		fprintf(f,
-			"\"msgs_per_s\":%.0f,\"gb_per_s\":%.4f,"
-			"\"ns_per_msg\":%.3f,\"msg_bytes\":%zu,"
-			"\"consumers\":%d,\"msgs\":%ld,\"warmup\":%ld,"
-			"\"run_msgs_per_s\":[",
-			r->msgs_per_s, r->gb_per_s, r->median_ns, b->msg_bytes,
-			b->consumers > 1 ? b->consumers : 1, r->samples, warm);
-		for (k = 0; k < r->runs; k++)
-			fprintf(f, "%s%.0f", k ? "," : "",
-				1e9 / r->run_median_ns[k]);
-		fputs("],", f);
-	}
-	fprintf(f, "\"runs\":%d,", r->runs);
-	json_common(f, r->spin_ns);
-	fclose(f);
-}
-
 /* Timed messages per run of im, and its warm-up. */
 static long tput_msgs(const struct hb_bench *b, const struct hb_impl *im,
 		      long *warm)
@@ -1750,7 +1731,7 @@ int hb_throughput(const struct hb_bench *b)
 		r->samples = n[i];
 		if (v->bad) {
 			ret = -1;
-			json_tput(r, b, warm[i]);
+			json_result(r, b, warm[i]);
 			continue;
 		}
 		r->spread_lo_ns = r->spread_hi_ns = per[i][0];
@@ -1764,7 +1745,7 @@ int hb_throughput(const struct hb_bench *b)
 		r->median_ns = r->mean_ns = median(tmp, v->ok);
 		r->msgs_per_s = r->median_ns > 0 ? 1e9 / r->median_ns : 0;
 		r->gb_per_s = r->msgs_per_s * (double)b->msg_bytes / 1e9;
-		json_tput(r, b, warm[i]);
+		json_result(r, b, warm[i]);
 	}
 	if (nresults > first)
 		print_tput_table(name, b, first, nresults);

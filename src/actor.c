@@ -439,20 +439,13 @@ static int actor_check(const shmcap_cap *actor, uint32_t right)
 /* Whether fd is a pidfd: on pidfs, or an anonymous inode named so. */
 static int is_pidfd(int fd)
 {
-	char path[48], link[32];
 	struct statfs sfs;
-	ssize_t n;
 
 	if (fstatfs(fd, &sfs) < 0)
 		return 0;
 	if (sfs.f_type == PID_FS_MAGIC)
 		return 1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return 0;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[pidfd]") == 0;
+	return shmcap__fd_is_anon(fd, "pidfd");
 }
 
 /*

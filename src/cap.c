@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -31,6 +32,20 @@ int shmcap__cap_new(int fd, uint32_t type, uint32_t rights, shmcap_cap **out)
 	cap->rights = rights;
 	*out = cap;
 	return 0;
+}
+
+int shmcap__fd_is_anon(int fd, const char *kind)
+{
+	char path[32], link[64], want[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0;
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "anon_inode:[%s]", kind);
+	return strcmp(link, want) == 0;
 }
 
 int shmcap__reopen_rdonly(int fd)

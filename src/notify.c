@@ -28,8 +28,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -39,23 +37,6 @@ static int notifier_check(const shmcap_cap *n, uint32_t right)
 	if (!n || n->type != SHMCAP_TYPE_NOTIFIER)
 		return -EINVAL;
 	return n->rights & right ? 0 : -EACCES;
-}
-
-/*
- * Whether fd is an eventfd. Exact, but slow in a new process: the first
- * look into /proc/self costs 20-40 us while procfs sets up its entries.
- */
-static int is_eventfd_by_name(int fd)
-{
-	char path[32], link[32];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return 0;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") == 0;
 }
 
 /*
@@ -75,7 +56,7 @@ static int is_eventfd(int fd)
 	if (fstat(fd, &st) < 0)
 		return 0;
 	if ((st.st_mode & S_IFMT) != 0)
-		return is_eventfd_by_name(fd);
+		return shmcap__fd_is_anon(fd, "eventfd");
 	return write(fd, &zero, sizeof(zero)) == (ssize_t)sizeof(zero);
 }
 

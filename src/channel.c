@@ -36,7 +36,9 @@
  *   24     4    max_msg        largest payload
  *   28     4    nslots         participant slots in use (SPSC 2,
  *                              MPSC 116)
- *   32     96   reserved       0 (room for an event descriptor's state)
+ *   32     4    full_fences    non-zero: some participant cannot make
+ *                              asymmetric fences; publish with full ones
+ *   36     92   reserved       0
  *   128    8    tail           bytes committed by the producer
  *   136    4    cons_futex     futex word the consumer sleeps on
  *   140    4    cons_sleepers  consumers asleep or about to sleep
@@ -151,6 +153,7 @@
  */
 #include "internal.h" /* first: it defines _GNU_SOURCE */
 
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -192,6 +195,14 @@
  */
 #define QUICK_SPINS 256
 
+/*
+ * A non-blocking call that finds the channel not ready reads the clock
+ * (to rate-limit the liveness check) only once in this many: a caller
+ * that polls in a loop would otherwise spend most of its time there. A
+ * closed peer is still seen at once (its slot state is read every time).
+ */
+#define POLLS_PER_CHECK 64
+
 struct ch_header {
 	uint32_t magic;
 	uint16_t version;
@@ -201,7 +212,8 @@ struct ch_header {
 	uint64_t capacity;
 	uint32_t max_msg;
 	uint32_t nslots;
-	uint32_t reserved[24];
+	uint32_t full_fences; /* set once: see "Asymmetric fences" */
+	uint32_t reserved[23];
 };
 
 struct ch_prod_line {
@@ -251,6 +263,7 @@ _Static_assert(offsetof(struct ch_ctrl, cons.prod_futex) == 264, "pfutex");
 _Static_assert(offsetof(struct ch_ctrl, slot) == 384, "slots");
 _Static_assert(offsetof(struct ch_header, capacity) == 16, "capacity");
 _Static_assert(offsetof(struct ch_header, max_msg) == 24, "max_msg");
+_Static_assert(offsetof(struct ch_header, full_fences) == 32, "fences");
 
 struct shmcap_channel {
 	/* Hot fields first: what every send or receive touches. */
@@ -288,7 +301,9 @@ struct shmcap_channel {
 	struct ch_slot *me, *peer;
 	struct ch_ctrl *ctrl;
 	int64_t next_check;   /* next liveness check of the peer */
+	int polls_left;	      /* non-blocking calls before the next one */
 	shmcap_cap *notifier; /* our copy: SIGNAL (producer), WAIT (consumer) */
+	int light;	      /* we can make asymmetric fences */
 	int armed;	      /* consumer: cons_armed was set by us */
 	shmcap_map *map;
 };
@@ -494,6 +509,61 @@ static int refresh(shmcap_channel *ch, int order)
 }
 
 /*
+ * Asymmetric fences. A side that publishes its counter must then read
+ * whether the peer sleeps, and the sleeper must, after registering, read
+ * the counter again: each side needs a full fence between its store and
+ * its load (the store-buffer pattern), and on x86 that fence drains the
+ * store buffer, about as long as the rest of a send. Publication happens
+ * at every message and sleeping rarely, so the fence is moved to the
+ * sleeper: the publisher only keeps the compiler from reordering
+ * (light_fence()), and the sleeper calls membarrier(GLOBAL_EXPEDITED)
+ * (heavy_fence()), which makes every CPU that runs a registered process
+ * execute a full fence. A publisher whose load ran before that fence on
+ * its CPU had its store drained by it, and the sleeper's second look sees
+ * it; one whose load ran after sees the sleeper count.
+ *
+ * Every process that opens a channel registers (once, and again after a
+ * fork: the registration belongs to the address space). A process where
+ * membarrier() is unavailable (an old kernel, a seccomp filter) sets
+ * full_fences in the header before it takes its slot; from then on every
+ * participant publishes with full fences. A peer that published with a
+ * light fence just before could make that process's first sleep miss a
+ * wake-up: the sleep slice (1 ms) bounds the delay.
+ */
+static int32_t mb_pid; /* the process that registered, or 0 */
+
+static int mb_register(void)
+{
+	int32_t me = (int32_t)getpid();
+
+	if ((int32_t)load32((uint32_t *)&mb_pid, ORDER_ACQUIRE) == me)
+		return 1;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+		    0, 0) != 0)
+		return 0;
+	store32((uint32_t *)&mb_pid, (uint32_t)me, ORDER_RELEASE);
+	return 1;
+}
+
+static inline int light_fences(const shmcap_channel *ch)
+{
+	return ch->light &&
+	       !load32(&ch->ctrl->hdr.full_fences, ORDER_RELAXED);
+}
+
+static inline void light_fence(void)
+{
+	__atomic_signal_fence(ORDER_SEQ_CST);
+}
+
+/* The sleeper's half: after its seq_cst increment, before its look. */
+static void heavy_fence(const shmcap_channel *ch)
+{
+	if (ch->light)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+}
+
+/*
  * Producer, after publishing (seq_cst): ring the consumer's notifier if
  * it armed it. The seq_cst load pairs with the consumer's seq_cst store
  * of the flag in cons_arm(), which then looks at tail again: one of the
@@ -504,6 +574,7 @@ static int refresh(shmcap_channel *ch, int order)
 static void ring_bell(shmcap_channel *ch)
 {
 	uint32_t *armed = &ch->ctrl->prod.cons_armed;
+	/* After publish()'s fence, light or full: see cons_arm(). */
 	uint32_t v = load32(armed, ORDER_SEQ_CST);
 	int tries;
 
@@ -519,9 +590,19 @@ static void ring_bell(shmcap_channel *ch)
 /* Wake the peer if it sleeps or is about to: see "Sleeping" above. */
 static void publish(shmcap_channel *ch)
 {
-	/* Seq_cst: pairs with the peer's increment of its sleeper count. */
-	store64(ch->own_ctr, ch->pos, ORDER_SEQ_CST);
-	if (load32(ch->wake_sleepers, ORDER_SEQ_CST) != 0) {
+	uint32_t sleepers;
+
+	if (light_fences(ch)) {
+		/* The sleeper's heavy_fence() stands for our fence. */
+		store64(ch->own_ctr, ch->pos, ORDER_RELEASE);
+		light_fence();
+		sleepers = load32(ch->wake_sleepers, ORDER_RELAXED);
+	} else {
+		/* Seq_cst: pairs with the peer's increment of its sleepers. */
+		store64(ch->own_ctr, ch->pos, ORDER_SEQ_CST);
+		sleepers = load32(ch->wake_sleepers, ORDER_SEQ_CST);
+	}
+	if (sleepers != 0) {
 		fetch_add32(ch->wake_futex, 1, ORDER_SEQ_CST);
 		futex_wake(ch->wake_futex, ch->wake_n);
 	}
@@ -545,7 +626,7 @@ static int ready(const shmcap_channel *ch, uint64_t need)
  * (-EPIPE; for the consumer only once it has drained everything), or the
  * deadline passes (-ETIMEDOUT; -EAGAIN when the caller does not wait).
  */
-static int wait_ready(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
+static int wait_slow(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
 {
 	int64_t deadline, slice_ns = SLICE_MIN_NS, now, until;
 	uint32_t f;
@@ -610,6 +691,7 @@ static int wait_ready(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
 		f = load32(ch->my_futex, ORDER_ACQUIRE);
 		/* Seq_cst: pairs with the store and load in publish(). */
 		fetch_add32(ch->my_sleepers, 1, ORDER_SEQ_CST);
+		heavy_fence(ch);
 		ret = refresh(ch, ORDER_SEQ_CST);
 		if (ret == 0 && !ready(ch, need) && !peer_closed(ch)) {
 			now = shmcap__now_ns();
@@ -637,6 +719,32 @@ static int wait_ready(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
 			return ready(ch, need) ? 0 : -ETIMEDOUT;
 		}
 	}
+}
+
+/*
+ * As wait_slow(), with a fast path for polling: a caller that calls with
+ * timeout 0 in a loop may come back every few nanoseconds, and the clock
+ * read that rate-limits the liveness check would be most of its cost. So
+ * a non-blocking call takes one look at the peer's counter and at its
+ * slot state (a closed peer is still seen at once), and goes through
+ * wait_slow() only once in POLLS_PER_CHECK calls.
+ */
+static inline int wait_ready(shmcap_channel *ch, uint64_t need,
+			     int64_t timeout_ns)
+{
+	int ret;
+
+	if (timeout_ns == 0 && ch->polls_left > 0) {
+		ret = refresh(ch, ORDER_ACQUIRE);
+		if (ret < 0 || ready(ch, need))
+			return ret;
+		if (!peer_closed(ch)) {
+			ch->polls_left--;
+			return -EAGAIN;
+		}
+	}
+	ch->polls_left = POLLS_PER_CHECK;
+	return wait_slow(ch, need, timeout_ns);
 }
 
 /* ------------------------------------------------------------------------
@@ -821,14 +929,21 @@ static void mp_commit(shmcap_channel *ch, uint64_t len, uint32_t st)
 				MP_TAG(MP_SKIP, ch->slot_idx)),
 			ORDER_RELEASE);
 	}
-	/* Seq_cst: pairs with the consumer's increment of its sleepers. */
+	/*
+	 * Release, then a light or a full fence before the sleeper count:
+	 * pairs with the consumer's increment of its sleepers (publish()).
+	 */
 	store64(rec_at(ch, off),
 		rec_hdr((uint32_t)len, MP_TAG(st, ch->slot_idx)),
-		ORDER_SEQ_CST);
+		ORDER_RELEASE);
 	store64(&ch->me->pend_pos, UINT64_MAX, ORDER_RELEASE);
 	ch->pad = 0;
 	ch->res = 0;
-	if (load32(ch->wake_sleepers, ORDER_SEQ_CST) != 0) {
+	if (light_fences(ch))
+		light_fence();
+	else
+		fence(ORDER_SEQ_CST);
+	if (load32(ch->wake_sleepers, ORDER_RELAXED) != 0) {
 		fetch_add32(ch->wake_futex, 1, ORDER_SEQ_CST);
 		futex_wake(ch->wake_futex, 1);
 	}
@@ -1056,6 +1171,7 @@ static int mp_next(shmcap_channel *ch, const void **p, uint64_t *len,
 		f = load32(ch->my_futex, ORDER_ACQUIRE);
 		/* Seq_cst: pairs with mp_commit()'s header store and load. */
 		fetch_add32(ch->my_sleepers, 1, ORDER_SEQ_CST);
+		heavy_fence(ch);
 		ret = 0;
 		/*
 		 * Only the watched word: while the record at head waits for
@@ -1280,6 +1396,10 @@ SHMCAP_EXPORT int shmcap_channel_open(const shmcap_cap *region, int role,
 	ch->max_msg = h.max_msg;
 	ch->ring = (uint8_t *)ch->ctrl + CH_CTRL_SIZE;
 	ch->role = role;
+	/* Before our slot opens: see "Asymmetric fences". */
+	ch->light = mb_register();
+	if (!ch->light)
+		store32(&ch->ctrl->hdr.full_fences, 1, ORDER_SEQ_CST);
 	if (role == SHMCAP_CHANNEL_PRODUCER) {
 		ch->me = &ch->ctrl->slot[SLOT_PRODUCER];
 		ch->peer = &ch->ctrl->slot[SLOT_CONSUMER];
@@ -1725,6 +1845,7 @@ static int cons_arm(shmcap_channel *ch)
 	store32(armed, 1, ORDER_SEQ_CST);
 	ch->armed = 1;
 	fence(ORDER_SEQ_CST);
+	heavy_fence(ch);
 	return 1;
 }
 

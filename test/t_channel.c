@@ -5,8 +5,13 @@
  * end-of-stream, bad input, and 10^6 messages of random sizes between two
  * processes checked by sequence number and checksum.
  */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "channel_util.h"
 #include "helpers.h"
@@ -24,6 +29,7 @@
 #define OFF_CFUTEX 136
 #define OFF_HEAD 256
 #define OFF_SLOT0 384
+#define OFF_FULL_FENCES 32
 
 struct msghdr_t {
 	uint64_t seq;
@@ -380,6 +386,85 @@ static void test_blocking(void)
 	shmcap_cap_close(r);
 }
 
+/* Make membarrier() fail with ENOSYS in this process (a seccomp filter). */
+static void block_membarrier(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = f };
+
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+	CHECK(syscall(SYS_membarrier, 0, 0, 0) == -1 && errno == ENOSYS);
+}
+
+/*
+ * A participant that cannot make asymmetric fences (membarrier() blocked)
+ * switches the channel to full fences; blocking traffic in both
+ * directions, with each side falling asleep, still flows.
+ */
+static void test_full_fences(void)
+{
+	shmcap_cap *r[2];
+	shmcap_channel *tx, *rx;
+	shmcap_map *m;
+	uint8_t *base, buf[64];
+	uint64_t seq;
+	pid_t pid;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_SPSC, 256, 64, 0,
+					       &r[i]));
+	base = t_channel_map(r[0], &m);
+	CHECK_EQ(t_load32((uint32_t *)(base + OFF_FULL_FENCES)), 0);
+	pid = t_fork_child(60);
+	if (pid == 0) {
+		block_membarrier();
+		CHECK_OK(shmcap_channel_open(r[0], SHMCAP_CHANNEL_CONSUMER, 0,
+					     &rx));
+		CHECK_OK(shmcap_channel_open(r[1], SHMCAP_CHANNEL_PRODUCER, 0,
+					     &tx));
+		for (seq = 0; seq < 200; seq++) {
+			CHECK_EQ(shmcap_channel_recv(rx, buf, sizeof(buf),
+						     SHMCAP_FOREVER),
+				 32);
+			check_msg(buf, 32, seq);
+			CHECK_OK(shmcap_channel_send(tx, buf, 32,
+						     SHMCAP_FOREVER));
+		}
+		shmcap_channel_close(rx);
+		shmcap_channel_close(tx);
+		t_child_pass();
+	}
+	CHECK_OK(shmcap_channel_open(r[0], SHMCAP_CHANNEL_PRODUCER, 0, &tx));
+	CHECK_OK(shmcap_channel_open(r[1], SHMCAP_CHANNEL_CONSUMER, 0, &rx));
+	for (seq = 0; seq < 200; seq++) {
+		/* Now and then, let the child fall asleep first. */
+		if (seq % 20 == 0)
+			t_wait_asleep(pid);
+		make_msg(buf, 32, seq);
+		CHECK_OK(shmcap_channel_send(tx, buf, 32, SHMCAP_FOREVER));
+		CHECK_EQ(shmcap_channel_recv(rx, buf, sizeof(buf),
+					     SHMCAP_FOREVER),
+			 32);
+		check_msg(buf, 32, seq);
+	}
+	t_reap_ok(pid, 30);
+	/* The child's open asked for full fences. */
+	CHECK_EQ(t_load32((uint32_t *)(base + OFF_FULL_FENCES)), 1);
+	shmcap_channel_close(tx);
+	shmcap_channel_close(rx);
+	shmcap_map_unmap(m);
+	for (i = 0; i < 2; i++)
+		shmcap_cap_close(r[i]);
+}
+
 /*
  * The stress test: n messages of random sizes from a child producer to
  * the parent consumer, both mixing the zero-copy, copying and batch calls.
@@ -544,6 +629,7 @@ int main(void)
 	test_batch();
 	test_epipe();
 	test_blocking();
+	test_full_fences();
 	test_threads();
 	test_stress();
 	CHECK_EQ(t_count_fds(), fds);

@@ -1364,7 +1364,7 @@ SHMCAP_EXPORT int shmcap_channel_recv_batch(shmcap_channel *ch,
 SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch);
 
 /*
- * Readiness for poll/epoll (SPSC and MPSC channels). An eventfd cannot
+ * Readiness for poll/epoll. SPSC and MPSC channels: an eventfd cannot
  * live in shared memory, so the application creates a notifier
  * (shmcap_notifier_create()) and gives it, next to the channel's region,
  * to every participant, who attaches it to its handle: producers need
@@ -1386,15 +1386,23 @@ SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch);
  * hostile peer can clear the flag and withhold wake-ups, nothing worse.
  * Blocking receives keep using the futex and may be mixed in.
  *
- * Broadcast channels: -EOPNOTSUPP (each subscriber would need its own
- * flag and notifier, and the producer would scan them all per message).
+ * Broadcast channels take no notifier (subscribers cannot share one: the
+ * first to empty it would hide the readiness from the others). Instead a
+ * subscriber's shmcap_channel_fd() is its own descriptor, made at the
+ * first call: a datagram socket at an abstract address named by a random
+ * number kept in its slot, to which a producer that finds it armed sends
+ * one byte. The same rules hold (armed by a receive that finds nothing,
+ * at most one ring per arming, readable only after the subscriber went
+ * idle, the producer's close rings). Anyone on the host may send to the
+ * socket: that gives spurious readiness, which the next receive empties.
  *
  * set_notifier errors: -EINVAL (NULL, not a notifier), -EACCES (the right
  * the role needs is missing), -EOPNOTSUPP (broadcast), and those of
  * shmcap_cap_derive().
- * fd: the notifier's descriptor (owned by ch: do not close it); errors
- * -EINVAL (NULL, not the consumer), -EOPNOTSUPP (broadcast), -ENOENT (no
- * notifier set).
+ * fd: the descriptor to poll (owned by ch: do not close it); errors
+ * -EINVAL (NULL, not the consumer), -ENOENT (SPSC, MPSC: no notifier
+ * set), -EBADMSG (broken handle); a broadcast subscriber's first call also
+ * those of socket(2) and bind(2).
  */
 SHMCAP_EXPORT int shmcap_channel_set_notifier(shmcap_channel *ch,
 					      shmcap_cap *notifier);

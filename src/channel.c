@@ -47,7 +47,8 @@
  *   152    4    subs_open      broadcast: subscribers attached, open
  *   156    4    subs_seen      broadcast: 1 once one attached
  *   160    4    cons_armed     non-zero: the consumer went idle and
- *                              waits for its notifier (epoll)
+ *                              waits for its notifier (epoll);
+ *                              broadcast: how many subscribers did
  *   164    92   reserved       0
  *   256    8    head           bytes released by the consumer
  *   264    4    prod_futex     futex word the producer sleeps on
@@ -61,8 +62,10 @@
  *
  * pend_pos and pend_size are used by MPSC producers: the reservation
  * they are making (UINT64_MAX: none), announced before it is claimed. A
- * broadcast subscriber (any slot but 1) keeps its head in pend_pos; a
- * broadcast producer leaves its message count there when it closes.
+ * broadcast subscriber (any slot but 1) keeps its head in pend_pos and
+ * its bell in pend_size (0: none; else the even name of its socket, plus
+ * 1 while armed); a broadcast producer leaves its message count in
+ * pend_pos when it closes.
  *
  * Broadcast records have a 16-byte header (u32 length, u32 tag, u64
  * message number) and are 16-aligned; otherwise as SPSC records. See
@@ -102,6 +105,16 @@
  * and a busy channel makes no system call. The flag lives in the
  * producer's line, which producers write anyway, not in the consumer's;
  * any non-zero value is "armed". See docs/channels.md.
+ *
+ * Broadcast subscribers cannot share one notifier (the first to empty it
+ * would hide the readiness from the others), and the producer cannot
+ * hold a descriptor of each. So a subscriber's descriptor is its own
+ * "bell": a datagram socket at an abstract address named by a random
+ * 64-bit nonce it keeps in its slot. Arming sets the slot's low bit and
+ * counts the subscriber in cons_armed; a producer that finds the count
+ * non-zero after publishing looks for armed slots, clears each bit by
+ * compare-and-swap and sends that bell one byte. Anyone may send to an
+ * abstract address: a stranger can cause spurious readiness, no more.
  *
  * Implementation notes
  * --------------------
@@ -154,9 +167,12 @@
 #include "internal.h" /* first: it defines _GNU_SOURCE */
 
 #include <linux/membarrier.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include "atomic.h"
 
@@ -304,6 +320,8 @@ struct shmcap_channel {
 	int polls_left;	      /* non-blocking calls before the next one */
 	shmcap_cap *notifier; /* our copy: SIGNAL (producer), WAIT (consumer) */
 	int light;	      /* we can make asymmetric fences */
+	int bell_fd;	      /* broadcast: our bell socket, or -1 */
+	uint64_t bell;	      /* subscriber: its bell's name (nonce) */
 	int armed;	      /* consumer: cons_armed was set by us */
 	shmcap_map *map;
 };
@@ -563,6 +581,150 @@ static void heavy_fence(const shmcap_channel *ch)
 		syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
 }
 
+/* ------------------------------------------------------------------------
+ * Broadcast bells (see "Broadcast subscribers" in the overview)
+ */
+
+static socklen_t bell_addr(uint64_t name, struct sockaddr_un *a)
+{
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	/* Abstract: sun_path[0] is 0, the name follows, no terminator. */
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1,
+		     "shmcap-bell-%016llx", (unsigned long long)name);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
+}
+
+/* Subscriber: make our bell and name it in our slot. */
+static int bc_bell_open(shmcap_channel *ch)
+{
+	struct sockaddr_un a;
+	socklen_t alen;
+	uint64_t name;
+	int fd, tries, ret;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return shmcap__neg_errno();
+	for (tries = 0; tries < 8; tries++) {
+		ret = shmcap__random(&name, sizeof(name));
+		if (ret < 0)
+			goto fail;
+		name &= ~(uint64_t)1;
+		if (name == 0)
+			continue;
+		alen = bell_addr(name, &a);
+		if (bind(fd, (struct sockaddr *)&a, alen) == 0) {
+			ch->bell = name;
+			ch->bell_fd = fd;
+			/* Release: producers read it before they send. */
+			store64(&ch->me->pend_size, name, ORDER_RELEASE);
+			return 0;
+		}
+		ret = shmcap__neg_errno();
+		if (ret != -EADDRINUSE)
+			goto fail;
+	}
+	ret = -EADDRINUSE;
+fail:
+	close(fd);
+	return ret;
+}
+
+/* Take one away from the count of armed subscribers (not below 0). */
+static void bc_armed_dec(shmcap_channel *ch)
+{
+	uint32_t *n = &ch->ctrl->prod.cons_armed;
+	uint32_t v = load32(n, ORDER_RELAXED);
+	int tries;
+
+	/* Bounded: a peer that keeps rewriting the count cannot hold us. */
+	for (tries = 0; v != 0 && tries < 16; tries++) {
+		if (cas32(n, &v, v - 1, ORDER_RELAXED))
+			return;
+	}
+}
+
+/* Producer: send the bell named name one byte (best effort). */
+static void bc_ring(shmcap_channel *ch, uint64_t name)
+{
+	struct sockaddr_un a;
+	socklen_t alen = bell_addr(name, &a);
+
+	if (ch->bell_fd < 0) {
+		ch->bell_fd = socket(AF_UNIX,
+				     SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				     0);
+		if (ch->bell_fd < 0)
+			return;
+	}
+	/*
+	 * A full queue (-EAGAIN) means the bell is readable already; a bell
+	 * closed meanwhile (-ECONNREFUSED) needs no ringing.
+	 */
+	(void)sendto(ch->bell_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+		     (struct sockaddr *)&a, alen);
+}
+
+/*
+ * Producer, after publishing (light or full fence): ring the bell of
+ * every armed subscriber. The count pairs with the subscriber's increment
+ * in cons_arm() (the store-buffer pattern again); only the side whose
+ * compare-and-swap clears a slot's armed bit takes it off the count, so
+ * one arming gives at most one ring. A busy channel costs one load.
+ */
+static void bc_ring_bells(shmcap_channel *ch)
+{
+	uint64_t v;
+	uint32_t s;
+
+	if (load32(&ch->ctrl->prod.cons_armed, ORDER_RELAXED) == 0)
+		return;
+	for (s = 0; s < ch->nslots; s++) {
+		if (s == SLOT_PRODUCER)
+			continue;
+		v = load64(&ch->ctrl->slot[s].pend_size, ORDER_ACQUIRE);
+		if (!(v & 1) ||
+		    !cas64(&ch->ctrl->slot[s].pend_size, &v, v & ~(uint64_t)1,
+			   ORDER_SEQ_CST))
+			continue;
+		bc_armed_dec(ch);
+		bc_ring(ch, v & ~(uint64_t)1);
+	}
+}
+
+/* Subscriber: empty our bell (bounded: strangers may keep sending). */
+static void bc_bell_drain(shmcap_channel *ch)
+{
+	char b[16];
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		if (recv(ch->bell_fd, b, sizeof(b), MSG_DONTWAIT) < 0 &&
+		    errno != EINTR)
+			return;
+	}
+}
+
+/*
+ * Subscriber: take our arming back. 1 if it was still pending (we
+ * cleared it), 0 if a producer took it (and rang, or is about to).
+ */
+static int bc_disarm(shmcap_channel *ch)
+{
+	uint64_t v = load64(&ch->me->pend_size, ORDER_RELAXED);
+
+	if (v == (ch->bell | 1) &&
+	    cas64(&ch->me->pend_size, &v, ch->bell, ORDER_RELAXED)) {
+		bc_armed_dec(ch);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Producer, after publishing (seq_cst): ring the consumer's notifier if
  * it armed it. The seq_cst load pairs with the consumer's seq_cst store
@@ -608,6 +770,8 @@ static void publish(shmcap_channel *ch)
 	}
 	if (ch->notifier && ch->role == SHMCAP_CHANNEL_PRODUCER)
 		ring_bell(ch);
+	else if (bc_producer(ch))
+		bc_ring_bells(ch);
 }
 
 /* Has the condition the caller waits for come true? (data or room) */
@@ -1356,6 +1520,7 @@ SHMCAP_EXPORT int shmcap_channel_open(const shmcap_cap *region, int role,
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
+	ch->bell_fd = -1;
 	ret = shmcap_region_map(region, 0, 0, NULL, SHMCAP_MAP_WRITE, &ch->map);
 	if (ret < 0)
 		goto fail;
@@ -1483,8 +1648,12 @@ SHMCAP_EXPORT void shmcap_channel_close(shmcap_channel *ch)
 	if (ch->kind == SHMCAP_CHANNEL_MPSC && ch->res && !ch->broken)
 		mp_commit(ch, 0, MP_SKIP); /* a dropped reservation */
 	if (ch->kind == SHMCAP_CHANNEL_BROADCAST &&
-	    ch->role == SHMCAP_CHANNEL_CONSUMER)
+	    ch->role == SHMCAP_CHANNEL_CONSUMER) {
+		/* Off the count of armed subscribers, if still on it. */
+		if (ch->armed && !ch->broken)
+			bc_disarm(ch);
 		fetch_sub32(&ch->ctrl->prod.subs_open, 1, ORDER_RELAXED);
+	}
 	/* Release: pairs with the lossy subscriber's load at -EPIPE. */
 	if (bc_producer(ch))
 		store64(&ch->me->pend_pos, ch->seq, ORDER_RELEASE);
@@ -1499,6 +1668,10 @@ SHMCAP_EXPORT void shmcap_channel_close(shmcap_channel *ch)
 	/* An idle epoll consumer learns of the end of the stream too. */
 	if (ch->notifier && ch->role == SHMCAP_CHANNEL_PRODUCER)
 		ring_bell(ch);
+	else if (bc_producer(ch) && !ch->broken)
+		bc_ring_bells(ch);
+	if (ch->bell_fd >= 0)
+		close(ch->bell_fd);
 	shmcap_cap_close(ch->notifier);
 	shmcap_map_unmap(ch->map);
 	free(ch);
@@ -1819,6 +1992,11 @@ static void cons_disarm(shmcap_channel *ch)
 	uint32_t v = load32(armed, ORDER_RELAXED);
 
 	ch->armed = 0;
+	if (ch->kind == SHMCAP_CHANNEL_BROADCAST) {
+		if (!bc_disarm(ch))
+			bc_bell_drain(ch);
+		return;
+	}
 	/* Still set: nobody rang; clear it so producers stay quiet. */
 	if (v != 0 && cas32(armed, &v, 0, ORDER_RELAXED))
 		return;
@@ -1837,12 +2015,32 @@ static int cons_arm(shmcap_channel *ch)
 {
 	uint32_t *armed = &ch->ctrl->prod.cons_armed;
 
-	if (ch->armed) {
-		if (load32(armed, ORDER_SEQ_CST) != 0)
-			return 0;
-		cons_disarm(ch);
+	if (ch->kind == SHMCAP_CHANNEL_BROADCAST) {
+		/*
+		 * Armed before and nothing found: the readiness was
+		 * spurious (anyone may send to the bell), or a producer
+		 * rang just now. Empty the bell, then look at the ring
+		 * again (a ring emptied here follows its publication);
+		 * arm afresh if a producer took the arming.
+		 */
+		if (ch->armed) {
+			bc_bell_drain(ch);
+			if (load64(&ch->me->pend_size, ORDER_SEQ_CST) ==
+			    (ch->bell | 1))
+				return 1;
+			ch->armed = 0;
+		}
+		/* Our bit in our slot, and one more on the count. */
+		store64(&ch->me->pend_size, ch->bell | 1, ORDER_SEQ_CST);
+		fetch_add32(armed, 1, ORDER_SEQ_CST);
+	} else {
+		if (ch->armed) {
+			if (load32(armed, ORDER_SEQ_CST) != 0)
+				return 0;
+			cons_disarm(ch);
+		}
+		store32(armed, 1, ORDER_SEQ_CST);
 	}
-	store32(armed, 1, ORDER_SEQ_CST);
 	ch->armed = 1;
 	fence(ORDER_SEQ_CST);
 	heavy_fence(ch);
@@ -1859,7 +2057,8 @@ static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
 {
 	int ret = cons_wait_next(ch, p, len, timeout_ns);
 
-	if (ret == -EAGAIN && timeout_ns == 0 && ch->notifier && cons_arm(ch))
+	if (ret == -EAGAIN && timeout_ns == 0 &&
+	    (ch->notifier || ch->bell_fd >= 0) && cons_arm(ch))
 		ret = cons_wait_next(ch, p, len, 0);
 	if (ret == 0 && ch->armed)
 		cons_disarm(ch);
@@ -2066,10 +2265,21 @@ SHMCAP_EXPORT int shmcap_channel_set_notifier(shmcap_channel *ch,
 
 SHMCAP_EXPORT int shmcap_channel_fd(shmcap_channel *ch)
 {
+	int ret;
+
 	if (!ch || ch->role != SHMCAP_CHANNEL_CONSUMER)
 		return -EINVAL;
-	if (ch->kind == SHMCAP_CHANNEL_BROADCAST)
-		return -EOPNOTSUPP;
+	if (ch->kind == SHMCAP_CHANNEL_BROADCAST) {
+		/* A subscriber's own bell, made at the first call. */
+		if (ch->bell_fd < 0) {
+			if (ch->broken)
+				return -EBADMSG;
+			ret = bc_bell_open(ch);
+			if (ret < 0)
+				return ret;
+		}
+		return ch->bell_fd;
+	}
 	if (!ch->notifier)
 		return -ENOENT;
 	return shmcap_cap_fd(ch->notifier);

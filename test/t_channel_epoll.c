@@ -4,12 +4,16 @@
  * shmcap_channel_set_notifier): epoll in the consumer's process, producers
  * in others; no signal while the consumer never went idle, readiness when
  * a message arrives after it drained, at most one signal per arming; many
- * producers; a producer killed; broadcast refused; bad input.
+ * producers; a producer killed; broadcast subscribers, each with its own
+ * descriptor (a bell socket); bad input.
  */
 #define _GNU_SOURCE /* preadv2 */
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 
+#include "channel_util.h"
 #include "helpers.h"
 #include "util.h"
 
@@ -184,7 +188,7 @@ static void test_bad_input(void)
 	shmcap_channel_close(c);
 	shmcap_cap_close(r);
 
-	/* Broadcast: not supported, on either side. */
+	/* Broadcast: no notifier; the subscriber's descriptor is its own. */
 	CHECK_OK(shmcap_notifier_create(&n));
 	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, MAX, 0,
 				       &rb));
@@ -192,7 +196,8 @@ static void test_bad_input(void)
 	CHECK_OK(shmcap_channel_open(rb, SHMCAP_CHANNEL_CONSUMER, 0, &bc));
 	CHECK_ERR(shmcap_channel_set_notifier(bp, n), -EOPNOTSUPP);
 	CHECK_ERR(shmcap_channel_set_notifier(bc, n), -EOPNOTSUPP);
-	CHECK_ERR(shmcap_channel_fd(bc), -EOPNOTSUPP);
+	CHECK_OK(shmcap_channel_fd(bc));
+	CHECK_EQ(shmcap_channel_fd(bc), shmcap_channel_fd(bc));
 	CHECK_ERR(shmcap_channel_fd(bp), -EINVAL);
 	shmcap_channel_close(bp);
 	shmcap_channel_close(bc);
@@ -445,6 +450,141 @@ static void test_killed(int kind)
 	shmcap_cap_close(r);
 }
 
+/* Send one byte to the socket fd is bound to, from another socket. */
+static void stranger_rings(int fd)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	CHECK(s >= 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	CHECK(sendto(s, "x", 1, 0, (struct sockaddr *)&a, len) == 1);
+	close(s);
+}
+
+/*
+ * Broadcast, one process: readiness exactly when a subscriber that went
+ * idle gets a message, for that subscriber only; none while it is busy;
+ * the producer's close rings too.
+ */
+static void test_broadcast_rounds(void)
+{
+	shmcap_cap *r;
+	shmcap_channel *p, *a, *b;
+	struct msg m;
+	int epa, epb, i;
+
+	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, MAX, 0,
+				       &r));
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &a));
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &b));
+	epa = ep_new(a);
+	epb = ep_new(b);
+	CHECK(shmcap_channel_fd(a) != shmcap_channel_fd(b));
+	for (i = 0; i < 3; i++) {
+		/* a goes idle (arms); b does not look. */
+		CHECK_ERR(shmcap_channel_recv(a, &m, sizeof(m), 0), -EAGAIN);
+		CHECK_EQ(ep_ready(epa, 0), 0);
+		send_msg(p, 0, 2 * (uint64_t)i);
+		CHECK_EQ(ep_ready(epa, LONG_MS), 1);
+		CHECK_EQ(ep_ready(epb, 0), 0);
+		/* Busy: a second message rings nobody. */
+		CHECK_EQ(shmcap_channel_recv(a, &m, sizeof(m), 0), sizeof(m));
+		CHECK_EQ(m.seq, 2 * (uint64_t)i);
+		CHECK_EQ(ep_ready(epa, 0), 0);
+		send_msg(p, 0, 2 * (uint64_t)i + 1);
+		CHECK_EQ(ep_ready(epa, 0), 0);
+		CHECK_EQ(shmcap_channel_recv(a, &m, sizeof(m), 0), sizeof(m));
+		CHECK_EQ(m.seq, 2 * (uint64_t)i + 1);
+		/* b reads at its own pace, and was never rung. */
+		CHECK_EQ(shmcap_channel_recv(b, &m, sizeof(m), 0), sizeof(m));
+		CHECK_EQ(shmcap_channel_recv(b, &m, sizeof(m), 0), sizeof(m));
+		CHECK_EQ(ep_ready(epb, 0), 0);
+	}
+	/* A stranger's datagram is only a spurious readiness, once. */
+	CHECK_ERR(shmcap_channel_recv(a, &m, sizeof(m), 0), -EAGAIN);
+	CHECK_ERR(shmcap_channel_recv(b, &m, sizeof(m), 0), -EAGAIN);
+	stranger_rings(shmcap_channel_fd(a));
+	CHECK_EQ(ep_ready(epa, LONG_MS), 1);
+	CHECK_ERR(shmcap_channel_recv(a, &m, sizeof(m), 0), -EAGAIN);
+	CHECK_EQ(ep_ready(epa, 0), 0);
+	/* Closing the producer rings every armed subscriber. */
+	shmcap_channel_close(p);
+	CHECK_EQ(ep_ready(epa, LONG_MS), 1);
+	CHECK_EQ(ep_ready(epb, LONG_MS), 1);
+	CHECK_ERR(shmcap_channel_recv(a, &m, sizeof(m), 0), -EPIPE);
+	CHECK_ERR(shmcap_channel_recv(b, &m, sizeof(m), 0), -EPIPE);
+	close(epa);
+	close(epb);
+	shmcap_channel_close(a);
+	shmcap_channel_close(b);
+	shmcap_cap_close(r);
+}
+
+/* A subscriber's event loop over its own bell, until -EPIPE. */
+static void bc_event_loop(shmcap_channel *c, uint64_t per)
+{
+	uint64_t next = 0, wakeups = 0;
+	int ep = ep_new(c), ret;
+	struct msg m;
+
+	for (;;) {
+		ret = shmcap_channel_recv(c, &m, sizeof(m), 0);
+		if (ret == -EPIPE)
+			break;
+		if (ret == -EAGAIN) {
+			if (!ep_ready(ep, LONG_MS))
+				FAIL("no readiness");
+			wakeups++;
+			continue;
+		}
+		CHECK_EQ(ret, sizeof(m));
+		CHECK_EQ(m.seq, next);
+		next++;
+	}
+	CHECK_EQ(next, per);
+	printf("  subscriber: %llu messages, %llu wake-ups\n",
+	       (unsigned long long)next, (unsigned long long)wakeups);
+	close(ep);
+}
+
+/*
+ * Broadcast, processes: NPROD subscribers in event loops, each seeing
+ * every message in order; the producer pauses now and then so that they
+ * go idle and must be rung.
+ */
+static void test_broadcast_stream(uint64_t per)
+{
+	shmcap_cap *r;
+	shmcap_channel *p, *c;
+	pid_t pids[NPROD];
+	uint64_t seq;
+	int i;
+
+	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, MAX, 0,
+				       &r));
+	for (i = 0; i < NPROD; i++) {
+		pids[i] = t_fork_attached(r, SHMCAP_CHANNEL_CONSUMER, 100, &c);
+		if (pids[i] == 0) {
+			bc_event_loop(c, per);
+			shmcap_channel_close(c);
+			t_child_pass();
+		}
+	}
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
+	for (seq = 0; seq < per; seq++) {
+		if (seq % 1000 == 0)
+			t_sleep_ns(200000);
+		send_msg(p, 0, seq);
+	}
+	shmcap_channel_close(p);
+	for (i = 0; i < NPROD; i++)
+		t_reap_ok(pids[i], 60);
+	shmcap_cap_close(r);
+}
+
 int main(void)
 {
 	uint64_t per = t_scaled(T_TSAN ? 20000 : 200000);
@@ -458,6 +598,9 @@ int main(void)
 	printf("MPSC stream, %d producers:\n", NPROD);
 	test_stream(SHMCAP_CHANNEL_MPSC, NPROD, per / NPROD);
 	test_killed(SHMCAP_CHANNEL_SPSC);
+	test_broadcast_rounds();
+	printf("broadcast stream, %d subscribers:\n", NPROD);
+	test_broadcast_stream(per / 4);
 	test_killed(SHMCAP_CHANNEL_MPSC);
 	return T_EXIT_PASS;
 }

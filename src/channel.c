@@ -785,6 +785,27 @@ static int ready(const shmcap_channel *ch, uint64_t need)
 }
 
 /*
+ * Consumer, watching the tail: read the first two cache lines of where
+ * the next record will be. Otherwise they are a second miss, one more
+ * transfer between the cores after the tail's; loaded in the same loop,
+ * the two transfers overlap (busy-poll round trips: 2.9x a raw spin word
+ * before, 2.0-2.4x after). The values are not used: the record is read
+ * and checked only after the tail says it is there. Many producers'
+ * consumers watch the record itself (mp_next()).
+ */
+static inline void touch_next(const shmcap_channel *ch)
+{
+	if (ch->role != SHMCAP_CHANNEL_CONSUMER ||
+	    ch->kind == SHMCAP_CHANNEL_MPSC)
+		return;
+	(void)load64((const uint64_t *)(ch->ring + (ch->pos & ch->mask)),
+		     ORDER_RELAXED);
+	(void)load64((const uint64_t *)(ch->ring +
+					((ch->pos + 64) & ch->mask)),
+		     ORDER_RELAXED);
+}
+
+/*
  * Wait until the peer's counter makes the channel ready (data for the
  * consumer; need bytes of room for the producer), the peer goes away
  * (-EPIPE; for the consumer only once it has drained everything), or the
@@ -806,6 +827,7 @@ static int wait_slow(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
 		int i;
 
 		for (i = 0; i < QUICK_SPINS; i++) {
+			touch_next(ch);
 			/* Acquire: pairs with the store in publish(). */
 			if (load32(w, ORDER_ACQUIRE) != (uint32_t)ch->other)
 				break;
@@ -899,6 +921,7 @@ static inline int wait_ready(shmcap_channel *ch, uint64_t need,
 	int ret;
 
 	if (timeout_ns == 0 && ch->polls_left > 0) {
+		touch_next(ch);
 		ret = refresh(ch, ORDER_ACQUIRE);
 		if (ret < 0 || ready(ch, need))
 			return ret;

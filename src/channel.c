@@ -126,11 +126,12 @@
  *   bytes still being read.
  * - Sleeping without lost wake-ups. This is sync.c's pairing: a sleeper
  *   reads its futex word, increments its sleeper count (seq_cst), reads
- *   the other side's counter again (seq_cst) and sleeps only if nothing
- *   changed; a waker stores its counter (seq_cst) and then reads the
- *   sleeper count (seq_cst), and only if it is non-zero bumps the futex
- *   word and calls FUTEX_WAKE. One of the two sees the other's write
- *   (store-buffer pattern). So a side that is awake, spinning or busy
+ *   the other side's counter again and sleeps only if nothing changed; a
+ *   waker stores its counter and then reads the sleeper count, and only
+ *   if it is non-zero bumps the futex word and calls FUTEX_WAKE. With a
+ *   full fence on each side between its store and its load, one of the
+ *   two sees the other's write (store-buffer pattern); the waker's fence
+ *   is paid by the sleeper ("Asymmetric fences" below). So a side that is awake, spinning or busy
  *   costs its peer no system call. Waiting first spins with the policy of
  *   sync.c (shmcap__spin_while32(): pause, then sched_yield, within the
  *   shmcap_spin_set() budget).
@@ -726,10 +727,10 @@ static int bc_disarm(shmcap_channel *ch)
 }
 
 /*
- * Producer, after publishing (seq_cst): ring the consumer's notifier if
- * it armed it. The seq_cst load pairs with the consumer's seq_cst store
- * of the flag in cons_arm(), which then looks at tail again: one of the
- * two sees the other's write. Any non-zero value is "armed"; only the
+ * Producer, after publishing (and its light or full fence): ring the
+ * consumer's notifier if it armed it. The load pairs with the consumer's
+ * seq_cst store of the flag and its fences in cons_arm(), which then
+ * looks at tail again: one of the two sees the other's write. Any non-zero value is "armed"; only the
  * producer that clears it rings, so one arming gives at most one signal.
  * A busy channel (flag clear) costs one load of a line we write anyway.
  */
@@ -2030,9 +2031,9 @@ static void cons_disarm(shmcap_channel *ch)
  * The channel was found empty by a non-blocking receive: ask the
  * producers to ring the notifier at their next commit. 1 if the caller
  * must look at the ring once more, 0 if an arming is still pending (no
- * commit since: nothing to look for). The seq_cst store, and the fence
- * before the caller's second look, pair with the producer's seq_cst
- * publication and load of the flag in ring_bell().
+ * commit since: nothing to look for). The seq_cst store, and the fences
+ * before the caller's second look, pair with the producer's publication
+ * and load of the flag in ring_bell() or bc_ring_bells().
  */
 static int cons_arm(shmcap_channel *ch)
 {

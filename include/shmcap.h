@@ -18,6 +18,7 @@
  *      notify   - notifiers (doorbells) with a pollable descriptor
  *   6. channel  - message queues in a region: zero-copy, blocking,
  *                 one or many producers, one consumer or many subscribers
+ *   7. datum    - structured values (CBOR) in a region or message
  *
  * Handles are opaque pointers with getters, so bindings never mirror a C
  * struct. All descriptors the library creates are close-on-exec. No call
@@ -1407,6 +1408,177 @@ SHMCAP_EXPORT int64_t shmcap_channel_missed(shmcap_channel *ch);
 SHMCAP_EXPORT int shmcap_channel_set_notifier(shmcap_channel *ch,
 					      shmcap_cap *notifier);
 SHMCAP_EXPORT int shmcap_channel_fd(shmcap_channel *ch);
+
+/* ------------------------------------------------------------------------
+ * Datum
+ *
+ * Structured values in a region or a channel message: integers (int64),
+ * floats (double), booleans, nil, text (UTF-8), byte strings, symbols,
+ * lists, vectors and maps, nested to any depth up to
+ * SHMCAP_DATUM_DEPTH_MAX. A "datum frame" is a 4-byte little-endian
+ * length N followed by exactly N bytes holding one CBOR data item (RFC
+ * 8949) with definite lengths; see docs/datum.md and src/datum.c.
+ *
+ * The writer encodes into caller memory (a mapping, a channel
+ * reservation, any buffer), always in preferred (shortest) form. The
+ * reader decodes in place: text, symbols and bytes come back as views into
+ * the frame, nothing is copied or allocated per value. Writers and readers
+ * are allocated once and reset for each frame; a handle is used by one
+ * thread at a time.
+ *
+ * Types (shmcap_datum_next()) and their CBOR form:
+ *   NIL     null (simple value 22)    BOOL    false / true
+ *   INT     major type 0 or 1, int64 range only
+ *   FLOAT   float16, float32 or float64, read as double; the writer emits
+ *           the shortest width that holds the value exactly (NaN: f97e00)
+ *   TEXT    text string, valid UTF-8  BYTES   byte string
+ *   SYMBOL  tag SHMCAP_DATUM_TAG_SYMBOL (39, "identifier") on a text string
+ *   LIST    array                     MAP     map; keys are any datum
+ *   VECTOR  tag SHMCAP_DATUM_TAG_VECTOR on an array (not IANA-registered)
+ * Depth: a top-level value has depth 0, the elements of a container at
+ * depth d have depth d + 1; no value may be deeper than
+ * SHMCAP_DATUM_DEPTH_MAX (a container at that depth is refused, even
+ * empty). Frames are at most INT_MAX bytes.
+ */
+
+typedef struct shmcap_datum_writer shmcap_datum_writer;
+typedef struct shmcap_datum_reader shmcap_datum_reader;
+
+#define SHMCAP_DATUM_NIL 1
+#define SHMCAP_DATUM_BOOL 2
+#define SHMCAP_DATUM_INT 3
+#define SHMCAP_DATUM_FLOAT 4
+#define SHMCAP_DATUM_TEXT 5
+#define SHMCAP_DATUM_BYTES 6
+#define SHMCAP_DATUM_SYMBOL 7
+#define SHMCAP_DATUM_LIST 8
+#define SHMCAP_DATUM_VECTOR 9
+#define SHMCAP_DATUM_MAP 10
+
+#define SHMCAP_DATUM_TAG_SYMBOL 39
+#define SHMCAP_DATUM_TAG_VECTOR 38633
+#define SHMCAP_DATUM_DEPTH_MAX 256
+
+/*
+ * Writer. new allocates a writer for buf (size bytes; NULL and 0 give a
+ * writer to reset later); reset starts a new frame in another buffer,
+ * clearing any error. The frame's first value goes at buf + 4. The writer
+ * only writes buf, never reads it back, so buf may be shared memory.
+ *
+ * The put and begin calls append one value; begin_list and begin_vector
+ * announce n elements, begin_map npairs pairs (2 * npairs values: key,
+ * value, key, value ...), which must follow. Errors are sticky: after a
+ * failure every call returns it, and shmcap_datum_finish() too.
+ *
+ * Errors: -EINVAL (NULL, buf NULL with size > 0, a second top-level value,
+ * a put after finish), -ENOSPC (the value does not fit in the buffer, or
+ * in INT_MAX bytes; a container announcing more values than bytes are
+ * left), -EILSEQ (text or symbol not valid UTF-8), -ELOOP (a container
+ * deeper than SHMCAP_DATUM_DEPTH_MAX), -ENOMEM (new).
+ */
+SHMCAP_EXPORT int shmcap_datum_writer_new(void *buf, size_t size,
+					  shmcap_datum_writer **w);
+SHMCAP_EXPORT int shmcap_datum_writer_reset(shmcap_datum_writer *w, void *buf,
+					    size_t size);
+SHMCAP_EXPORT void shmcap_datum_writer_free(shmcap_datum_writer *w);
+SHMCAP_EXPORT int shmcap_datum_put_nil(shmcap_datum_writer *w);
+SHMCAP_EXPORT int shmcap_datum_put_bool(shmcap_datum_writer *w, int v);
+SHMCAP_EXPORT int shmcap_datum_put_int(shmcap_datum_writer *w, int64_t v);
+SHMCAP_EXPORT int shmcap_datum_put_float(shmcap_datum_writer *w, double v);
+SHMCAP_EXPORT int shmcap_datum_put_text(shmcap_datum_writer *w, const char *s,
+					size_t len);
+SHMCAP_EXPORT int shmcap_datum_put_bytes(shmcap_datum_writer *w, const void *p,
+					 size_t len);
+SHMCAP_EXPORT int shmcap_datum_put_symbol(shmcap_datum_writer *w,
+					  const char *s, size_t len);
+SHMCAP_EXPORT int shmcap_datum_begin_list(shmcap_datum_writer *w, size_t n);
+SHMCAP_EXPORT int shmcap_datum_begin_vector(shmcap_datum_writer *w, size_t n);
+SHMCAP_EXPORT int shmcap_datum_begin_map(shmcap_datum_writer *w,
+					 size_t npairs);
+
+/*
+ * End the frame: write the length prefix and return the frame's total
+ * size (4 + N), or the first error: -ENOSPC (size < 4 included),
+ * -EILSEQ, -ELOOP, -EINVAL; or -EINVAL, not sticky, when there is no value
+ * yet or a container is not complete (the frame may still be completed).
+ * May be called again (same result); further puts give -EINVAL.
+ */
+SHMCAP_EXPORT int shmcap_datum_finish(shmcap_datum_writer *w);
+
+/*
+ * Reader. new allocates a reader and, unless frame is NULL and size 0,
+ * resets it to frame; reset points it at a frame of up to size bytes (the
+ * frame's length prefix tells its real size) and validates the whole
+ * frame first, without recursion, so hostile input never overflows the
+ * stack. On error new frees what it allocated; a reader whose reset failed
+ * gives that error from next() until the next successful reset.
+ *
+ * Errors: -EINVAL (NULL arguments), -EBADMSG (truncated, malformed,
+ * invalid UTF-8, length prefix beyond size, bytes after the value, no
+ * value), -ERANGE (an integer outside int64), -EOPNOTSUPP (valid CBOR
+ * outside the data model: indefinite lengths, undefined, other simple
+ * values, other tags, tags 39 or SHMCAP_DATUM_TAG_VECTOR on the wrong
+ * type), -ELOOP (deeper than SHMCAP_DATUM_DEPTH_MAX), -ENOMEM (new).
+ */
+SHMCAP_EXPORT int shmcap_datum_reader_new(const void *frame, size_t size,
+					  shmcap_datum_reader **r);
+SHMCAP_EXPORT int shmcap_datum_reader_reset(shmcap_datum_reader *r,
+					    const void *frame, size_t size);
+SHMCAP_EXPORT void shmcap_datum_reader_free(shmcap_datum_reader *r);
+
+/*
+ * The next value in pre-order (a container first, then its elements):
+ * its type (> 0), 0 after the last value, or a negative errno (sticky).
+ * The frame may be shared with a writer that keeps changing it after
+ * validation: next() reads each header once and re-checks every length
+ * and bound it uses, never reads outside the frame and always ends; it may
+ * then fail with the errors of reset. UTF-8 is checked only by reset: a
+ * text view may change under the reader, so copy what must not change.
+ */
+SHMCAP_EXPORT int shmcap_datum_next(shmcap_datum_reader *r);
+
+/*
+ * Getters for the value next() returned last; -EINVAL if it has another
+ * type, or there is none. get_text serves TEXT and SYMBOL: a view into the
+ * frame, not NUL-terminated. get_count: elements of a LIST or VECTOR,
+ * pairs of a MAP.
+ */
+SHMCAP_EXPORT int shmcap_datum_get_bool(shmcap_datum_reader *r); /* 0, 1 */
+SHMCAP_EXPORT int shmcap_datum_get_int(shmcap_datum_reader *r, int64_t *v);
+SHMCAP_EXPORT int shmcap_datum_get_float(shmcap_datum_reader *r, double *v);
+SHMCAP_EXPORT int shmcap_datum_get_text(shmcap_datum_reader *r,
+					const char **s, size_t *len);
+SHMCAP_EXPORT int shmcap_datum_get_bytes(shmcap_datum_reader *r,
+					 const void **p, size_t *len);
+SHMCAP_EXPORT int64_t shmcap_datum_get_count(shmcap_datum_reader *r);
+
+/*
+ * After next() returned a container: pass over all of its contents, so
+ * that the following next() returns the value after it. Then no value is
+ * current. Errors: -EINVAL (the current value is not a container), those
+ * of next().
+ */
+SHMCAP_EXPORT int shmcap_datum_skip(shmcap_datum_reader *r);
+
+/* Depth of the current value (0: top level); -EINVAL if there is none. */
+SHMCAP_EXPORT int shmcap_datum_depth(shmcap_datum_reader *r);
+
+/*
+ * The frame's value as text, snprintf-like: writes at most outsize bytes
+ * (NUL-terminated when outsize > 0) and returns the length of the whole
+ * text, without the NUL, or a negative errno: those of reset, -EOVERFLOW
+ * (longer than INT_MAX). Notation (Scheme): integers in decimal; floats
+ * in the fewest digits that read back exactly, spelled as Python's repr
+ * but always with '.' or an exponent (1.5, 1.0, 1e+16, 5e-324, +inf.0,
+ * -inf.0, +nan.0); #t #f; #nil;
+ * "text" with \" \\ \n \t and \xHH; for other control characters;
+ * symbols bare, or as |a b| when they need quoting; bytes #vu8(99 98 97);
+ * lists (1 2 3); vectors #(3 4); maps #hash((k . v) ...). Thus the list
+ * of 1, 2, a vector of 3 and 4, the symbol ciao, the text hello and the
+ * bytes "cba" prints as (1 2 #(3 4) ciao "hello" #vu8(99 98 97)).
+ */
+SHMCAP_EXPORT int shmcap_datum_format(const void *frame, size_t size,
+				      char *out, size_t outsize);
 
 #ifdef __cplusplus
 }

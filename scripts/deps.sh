@@ -6,7 +6,8 @@
 #
 # Usage: scripts/deps.sh [sanitize] [tsan] [clang] [bench]
 #   (no argument)  cmake, make, a C compiler and libc headers, pkg-config,
-#                  nm/objdump (binutils)
+#                  nm/objdump (binutils), and Python's cbor2 for
+#                  /usr/bin/python3 (the datum_cbor2 test)
 #   sanitize       also the ASan and UBSan runtimes: a program built with
 #                  -fsanitize=address,undefined must link
 #   tsan           also the ThreadSanitizer runtime
@@ -67,6 +68,13 @@ need ldd libc-bin
 if ! links; then
 	missing+=(gcc libc6-dev)
 fi
+# test/t_datum_cbor2.c runs /usr/bin/python3, never the python3 on PATH.
+has_cbor2() {
+	/usr/bin/python3 -c 'import cbor2' >/dev/null 2>&1
+}
+if ! has_cbor2; then
+	missing+=(python3-cbor2)
+fi
 if [ "$want_sanitize" = 1 ] &&
 	! links -fsanitize=address,undefined -fno-omit-frame-pointer; then
 	missing+=(gcc libasan8 libubsan1)
@@ -121,6 +129,10 @@ if [ "$want_sanitize" = 1 ] &&
 fi
 if [ "$want_tsan" = 1 ] && ! links -fsanitize=thread; then
 	echo "deps: -fsanitize=thread still does not link" >&2
+	exit 1
+fi
+if ! has_cbor2; then
+	echo "deps: /usr/bin/python3 still cannot import cbor2" >&2
 	exit 1
 fi
 tools="cmake make gcc pkg-config nm"

@@ -1020,7 +1020,9 @@ SHMCAP_EXPORT int shmcap_sem_wait(shmcap_sem *sem, int64_t timeout_ns);
 SHMCAP_EXPORT int shmcap_sem_trywait(shmcap_sem *sem);
 
 /*
- * V: add one unit and wake one waiter if any sleeps.
+ * V: add one unit and wake one waiter if any sleeps. Async-signal-safe
+ * (atomic operations and a futex wake only): a signal handler may post to
+ * wake a thread that waits.
  * Errors: -EOVERFLOW (already SHMCAP_SEM_VALUE_MAX), -EINVAL, -EBADMSG,
  * -EBUSY (the value kept changing under us for 100 ms: a peer scribbling
  * on it).

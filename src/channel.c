@@ -24,41 +24,11 @@
  * record may take at most half the ring: 8 + max_msg (rounded up to 8)
  * <= capacity / 2.
  *
- * Control part (region offsets, bytes; integers in host byte order):
- *
- *   offset size field
- *   0      4    magic          CH_MAGIC "SCHN"
- *   4      2    version        CH_VERSION
- *   6      2    kind           SHMCAP_CHANNEL_SPSC or _MPSC
- *   8      4    flags          0
- *   12     4    ctrl_size      4096: where the ring starts
- *   16     8    capacity       ring size in bytes, a power of two
- *   24     4    max_msg        largest payload
- *   28     4    nslots         participant slots in use (SPSC 2,
- *                              MPSC 116)
- *   32     4    full_fences    non-zero: some participant cannot make
- *                              asymmetric fences; publish with full ones
- *   36     92   reserved       0
- *   128    8    tail           bytes committed by the producer
- *   136    4    cons_futex     futex word the consumer sleeps on
- *   140    4    cons_sleepers  consumers asleep or about to sleep
- *   144    8    wpos           lossy broadcast: end of the bytes the
- *                              producer is about to overwrite
- *   152    4    subs_open      broadcast: subscribers attached, open
- *   156    4    subs_seen      broadcast: 1 once one attached
- *   160    4    cons_armed     non-zero: the consumer went idle and
- *                              waits for its notifier (epoll);
- *                              broadcast: how many subscribers did
- *   164    92   reserved       0
- *   256    8    head           bytes released by the consumer
- *   264    4    prod_futex     futex word the producer sleeps on
- *   268    4    prod_sleepers  producers asleep or about to sleep
- *   272    112  reserved       0
- *   384    32   slot[0]        the consumer: u32 state (0 free, 1 open,
- *                              2 closed, 3 being claimed), i32 pid, u64
- *                              start time, u64 pend_pos, u64 pend_size
- *   416    32   slot[1]        the (first) producer, same layout
- *   448    3648 slot[2..115]   further producers (MPSC only)
+ * The control part's layout, byte by byte, is in include/shmcap/abi.h
+ * (struct shmcap_channel_ctrl): a read-only header, the producer's line
+ * (tail, the consumer's sleep state, the epoll arming, the producer's
+ * message count), the consumer's line (head, the producers' sleep state,
+ * the consumer's message count) and 116 participant slots.
  *
  * pend_pos and pend_size are used by MPSC producers: the reservation
  * they are making (UINT64_MAX: none), announced before it is claimed. A
@@ -131,10 +101,10 @@
  *   if it is non-zero bumps the futex word and calls FUTEX_WAKE. With a
  *   full fence on each side between its store and its load, one of the
  *   two sees the other's write (store-buffer pattern); the waker's fence
- *   is paid by the sleeper ("Asymmetric fences" below). So a side that is awake, spinning or busy
- *   costs its peer no system call. Waiting first spins with the policy of
- *   sync.c (shmcap__spin_while32(): pause, then sched_yield, within the
- *   shmcap_spin_set() budget).
+ *   is paid by the sleeper ("Asymmetric fences" below). So a side that
+ *   is awake, spinning or busy costs its peer no system call. Waiting
+ *   first spins with the policy of sync.c (shmcap__spin_while32():
+ *   pause, then sched_yield, within the shmcap_spin_set() budget).
  * - Peer death. Each participant records its pid and start time in its
  *   slot. A waiting side checks at most once per millisecond, and after
  *   every sleep slice (1 ms doubling to 128 ms), whether the peer lives
@@ -177,10 +147,11 @@
 
 #include "atomic.h"
 
-#define CH_MAGIC 0x4e484353u /* "SCHN" little-endian */
-#define CH_VERSION 1
-#define CH_CTRL_SIZE 4096
-#define CH_NSLOTS_MAX 116
+/* The control part's layout is public: include/shmcap/abi.h. */
+#define CH_MAGIC SHMCAP_CHANNEL_MAGIC
+#define CH_VERSION SHMCAP_CHANNEL_VERSION
+#define CH_CTRL_SIZE SHMCAP_CHANNEL_CTRL_SIZE
+#define CH_NSLOTS_MAX SHMCAP_CHANNEL_SLOTS
 #define CH_REC_HDR 8
 #define BC_REC_HDR 16		/* broadcast records also carry a u64 number */
 #define CH_REC_DATA 0x41544144u /* "DATA" */
@@ -220,67 +191,9 @@
  */
 #define POLLS_PER_CHECK 64
 
-struct ch_header {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t kind;
-	uint32_t flags;
-	uint32_t ctrl_size;
-	uint64_t capacity;
-	uint32_t max_msg;
-	uint32_t nslots;
-	uint32_t full_fences; /* set once: see "Asymmetric fences" */
-	uint32_t reserved[23];
-};
-
-struct ch_prod_line {
-	uint64_t tail;
-	uint32_t cons_futex;
-	uint32_t cons_sleepers;
-	uint64_t wpos; /* lossy broadcast: end of the bytes being written */
-	uint32_t subs_open;  /* broadcast: subscribers attached, not closed */
-	uint32_t subs_seen;  /* broadcast: ever attached */
-	uint32_t cons_armed; /* consumer idle: ring its notifier */
-	uint32_t reserved[23];
-};
-
-struct ch_cons_line {
-	uint64_t head;
-	uint32_t prod_futex;
-	uint32_t prod_sleepers;
-	uint32_t reserved[28];
-};
-
-struct ch_slot {
-	uint32_t state;
-	int32_t pid;
-	uint64_t start;
-	uint64_t pend_pos;  /* many producers: reservation being made */
-	uint64_t pend_size; /* and its size (padding included) */
-};
-
-struct ch_ctrl {
-	struct ch_header hdr;
-	struct ch_prod_line prod;
-	struct ch_cons_line cons;
-	struct ch_slot slot[CH_NSLOTS_MAX];
-};
-
-_Static_assert(sizeof(struct ch_header) == 128, "channel header");
 _Static_assert(SHMCAP_CHANNEL_PRODUCERS_MAX == CH_NSLOTS_MAX - 1, "slots");
-_Static_assert(sizeof(struct ch_prod_line) == 128, "producer line");
-_Static_assert(sizeof(struct ch_cons_line) == 128, "consumer line");
-_Static_assert(sizeof(struct ch_slot) == 32, "participant slot");
-_Static_assert(sizeof(struct ch_ctrl) == CH_CTRL_SIZE, "control part");
-_Static_assert(offsetof(struct ch_ctrl, prod.tail) == 128, "tail");
-_Static_assert(offsetof(struct ch_ctrl, prod.cons_futex) == 136, "cfutex");
-_Static_assert(offsetof(struct ch_ctrl, prod.cons_armed) == 160, "armed");
-_Static_assert(offsetof(struct ch_ctrl, cons.head) == 256, "head");
-_Static_assert(offsetof(struct ch_ctrl, cons.prod_futex) == 264, "pfutex");
-_Static_assert(offsetof(struct ch_ctrl, slot) == 384, "slots");
-_Static_assert(offsetof(struct ch_header, capacity) == 16, "capacity");
-_Static_assert(offsetof(struct ch_header, max_msg) == 24, "max_msg");
-_Static_assert(offsetof(struct ch_header, full_fences) == 32, "fences");
+_Static_assert(offsetof(struct shmcap_channel_ctrl, prod.cons_armed) == 160,
+	       "armed");
 
 struct shmcap_channel {
 	/* Hot fields first: what every send or receive touches. */
@@ -302,7 +215,7 @@ struct shmcap_channel {
 	uint32_t slot_idx;    /* our slot (many producers: 1 .. nslots - 1) */
 	uint64_t dead[2];     /* many producers: slots found dead */
 	int wake_n;	      /* sleepers to wake at publish() */
-	uint64_t hdr;	      /* record header size: 8, or 16 (broadcast) */
+	uint64_t hdr;	      /* record header: 8, or 16 bytes (broadcast) */
 	int lossy;	      /* broadcast that overwrites slow subscribers */
 	int have_seq;	      /* subscriber: seq holds the next number */
 	uint64_t seq;	      /* broadcast: next message number */
@@ -315,12 +228,14 @@ struct shmcap_channel {
 	uint32_t *wake_sleepers; /* the peer's sleeper count */
 	uint32_t *my_futex;	 /* where we sleep */
 	uint32_t *my_sleepers;
-	struct ch_slot *me, *peer;
-	struct ch_ctrl *ctrl;
+	struct shmcap_channel_slot *me, *peer;
+	struct shmcap_channel_ctrl *ctrl;
 	int64_t next_check;   /* next liveness check of the peer */
-	int polls_left;	      /* non-blocking calls before the next one */
+	int polls_left;	      /* non-blocking calls before the next check */
 	shmcap_cap *notifier; /* our copy: SIGNAL (producer), WAIT (consumer) */
 	int light;	      /* we can make asymmetric fences */
+	uint64_t nmsgs;	      /* messages we committed or took */
+	uint64_t *nmsgs_at;   /* where they are shown: sent, taken, or NULL */
 	int bell_fd;	      /* broadcast: our bell socket, or -1 */
 	uint64_t bell;	      /* subscriber: its bell's name (nonce) */
 	int armed;	      /* consumer: cons_armed was set by us */
@@ -350,9 +265,9 @@ static uint64_t rec_size(const shmcap_channel *ch, uint64_t len)
 
 static uint64_t header_ident(uint16_t kind)
 {
-	struct ch_header h = { .magic = CH_MAGIC,
-			       .version = CH_VERSION,
-			       .kind = kind };
+	struct shmcap_channel_header h = { .magic = CH_MAGIC,
+					   .version = CH_VERSION,
+					   .kind = kind };
 	uint64_t v;
 
 	memcpy(&v, &h, sizeof(v));
@@ -557,8 +472,8 @@ static int mb_register(void)
 
 	if ((int32_t)load32((uint32_t *)&mb_pid, ORDER_ACQUIRE) == me)
 		return 1;
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-		    0, 0) != 0)
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+		    0) != 0)
 		return 0;
 	store32((uint32_t *)&mb_pid, (uint32_t)me, ORDER_RELEASE);
 	return 1;
@@ -566,8 +481,7 @@ static int mb_register(void)
 
 static inline int light_fences(const shmcap_channel *ch)
 {
-	return ch->light &&
-	       !load32(&ch->ctrl->hdr.full_fences, ORDER_RELAXED);
+	return ch->light && !load32(&ch->ctrl->hdr.full_fences, ORDER_RELAXED);
 }
 
 static inline void light_fence(void)
@@ -656,9 +570,8 @@ static void bc_ring(shmcap_channel *ch, uint64_t name)
 	socklen_t alen = bell_addr(name, &a);
 
 	if (ch->bell_fd < 0) {
-		ch->bell_fd = socket(AF_UNIX,
-				     SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-				     0);
+		ch->bell_fd = socket(
+			AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (ch->bell_fd < 0)
 			return;
 	}
@@ -688,9 +601,8 @@ static void bc_ring_bells(shmcap_channel *ch)
 		if (s == SLOT_PRODUCER)
 			continue;
 		v = load64(&ch->ctrl->slot[s].pend_size, ORDER_ACQUIRE);
-		if (!(v & 1) ||
-		    !cas64(&ch->ctrl->slot[s].pend_size, &v, v & ~(uint64_t)1,
-			   ORDER_SEQ_CST))
+		if (!(v & 1) || !cas64(&ch->ctrl->slot[s].pend_size, &v,
+				       v & ~(uint64_t)1, ORDER_SEQ_CST))
 			continue;
 		bc_armed_dec(ch);
 		bc_ring(ch, v & ~(uint64_t)1);
@@ -730,9 +642,10 @@ static int bc_disarm(shmcap_channel *ch)
  * Producer, after publishing (and its light or full fence): ring the
  * consumer's notifier if it armed it. The load pairs with the consumer's
  * seq_cst store of the flag and its fences in cons_arm(), which then
- * looks at tail again: one of the two sees the other's write. Any non-zero value is "armed"; only the
- * producer that clears it rings, so one arming gives at most one signal.
- * A busy channel (flag clear) costs one load of a line we write anyway.
+ * looks at tail again: one of the two sees the other's write. Any
+ * non-zero value is "armed"; only the producer that clears it rings, so
+ * one arming gives at most one signal. A busy channel (flag clear) costs
+ * one load of a line we write anyway.
  */
 static void ring_bell(shmcap_channel *ch)
 {
@@ -755,6 +668,9 @@ static void publish(shmcap_channel *ch)
 {
 	uint32_t sleepers;
 
+	/* For tools (shmcap stat): our own line, no ordering needed. */
+	if (ch->nmsgs_at)
+		store64(ch->nmsgs_at, ch->nmsgs, ORDER_RELAXED);
 	if (light_fences(ch)) {
 		/* The sleeper's heavy_fence() stands for our fence. */
 		store64(ch->own_ctr, ch->pos, ORDER_RELEASE);
@@ -801,8 +717,7 @@ static inline void touch_next(const shmcap_channel *ch)
 		return;
 	(void)load64((const uint64_t *)(ch->ring + (ch->pos & ch->mask)),
 		     ORDER_RELAXED);
-	(void)load64((const uint64_t *)(ch->ring +
-					((ch->pos + 64) & ch->mask)),
+	(void)load64((const uint64_t *)(ch->ring + ((ch->pos + 64) & ch->mask)),
 		     ORDER_RELAXED);
 }
 
@@ -982,7 +897,7 @@ static uint64_t *rec_at(const shmcap_channel *ch, uint64_t off)
 /* Is producer slot s gone (closed or dead)? Dead is remembered. */
 static int mp_slot_gone(shmcap_channel *ch, uint32_t s, int probe)
 {
-	struct ch_slot *sl = &ch->ctrl->slot[s];
+	struct shmcap_channel_slot *sl = &ch->ctrl->slot[s];
 	uint32_t st;
 
 	if (ch->dead[s / 64] & (uint64_t)1 << (s % 64))
@@ -1414,7 +1329,7 @@ SHMCAP_EXPORT int shmcap_channel_create(int kind, uint64_t capacity,
 					uint32_t max_msg, unsigned int flags,
 					shmcap_cap **region)
 {
-	struct ch_ctrl *c;
+	struct shmcap_channel_ctrl *c;
 	shmcap_cap *cap = NULL;
 	shmcap_map *map = NULL;
 	int ret;
@@ -1458,7 +1373,7 @@ fail:
 }
 
 /* Take slot s for the calling process: -EBUSY if the role was taken. */
-static int slot_claim(struct ch_slot *s, uint64_t pend)
+static int slot_claim(struct shmcap_channel_slot *s, uint64_t pend)
 {
 	uint32_t st = SLOT_FREE;
 	int32_t pid = getpid();
@@ -1485,7 +1400,7 @@ static int slot_claim(struct ch_slot *s, uint64_t pend)
  */
 static int bc_open(shmcap_channel *ch)
 {
-	struct ch_ctrl *c = ch->ctrl;
+	struct shmcap_channel_ctrl *c = ch->ctrl;
 	uint64_t t;
 	uint32_t s;
 	int ret = -EBUSY;
@@ -1527,7 +1442,7 @@ static int bc_open(shmcap_channel *ch)
 SHMCAP_EXPORT int shmcap_channel_open(const shmcap_cap *region, int role,
 				      unsigned int flags, shmcap_channel **out)
 {
-	struct ch_header h;
+	struct shmcap_channel_header h;
 	shmcap_channel *ch;
 	uint64_t size;
 	int ret;
@@ -1585,6 +1500,15 @@ SHMCAP_EXPORT int shmcap_channel_open(const shmcap_cap *region, int role,
 	ch->max_msg = h.max_msg;
 	ch->ring = (uint8_t *)ch->ctrl + CH_CTRL_SIZE;
 	ch->role = role;
+	/* Message counts for tools: SPSC and broadcast producers, and
+	 * SPSC and MPSC consumers, each alone in writing its count. */
+	if (role == SHMCAP_CHANNEL_PRODUCER && h.kind != SHMCAP_CHANNEL_MPSC)
+		ch->nmsgs_at = &ch->ctrl->prod.sent;
+	else if (role == SHMCAP_CHANNEL_CONSUMER &&
+		 h.kind != SHMCAP_CHANNEL_BROADCAST)
+		ch->nmsgs_at = &ch->ctrl->cons.taken;
+	if (ch->nmsgs_at)
+		ch->nmsgs = load64(ch->nmsgs_at, ORDER_RELAXED);
 	/* Before our slot opens: see "Asymmetric fences". */
 	ch->light = mb_register();
 	if (!ch->light)
@@ -1768,6 +1692,7 @@ static void prod_write(shmcap_channel *ch, uint64_t len)
 		store64((uint64_t *)(ch->ring + off + 8), ch->seq++,
 			ORDER_RELAXED);
 	ch->pos += rec_size(ch, len);
+	ch->nmsgs++;
 	ch->pad = 0;
 	ch->res = 0;
 }
@@ -2103,6 +2028,7 @@ static void cons_take(shmcap_channel *ch)
 			ch->have_seq = 1;
 		}
 	}
+	ch->nmsgs++;
 	ch->held = 0;
 }
 

@@ -465,6 +465,41 @@ static void test_full_fences(void)
 		shmcap_cap_close(r[i]);
 }
 
+/* The message counts that tools read (abi.h: sent, taken). */
+static void test_counts(void)
+{
+	static const int kinds[] = { SHMCAP_CHANNEL_SPSC, SHMCAP_CHANNEL_MPSC,
+				     SHMCAP_CHANNEL_BROADCAST };
+	const struct shmcap_channel_ctrl *ctrl;
+	shmcap_channel *p, *c;
+	shmcap_cap *r;
+	shmcap_map *m;
+	uint8_t buf[64];
+	size_t k;
+	int i;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		CHECK_OK(shmcap_channel_create(kinds[k], 4096, 64, 0, &r));
+		ctrl = (const void *)t_channel_map(r, &m);
+		/* A subscriber attaches first, to see every message. */
+		CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
+		CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
+		for (i = 0; i < 5; i++)
+			CHECK_OK(shmcap_channel_send(p, "abc", 3, 0));
+		for (i = 0; i < 3; i++)
+			CHECK_EQ(shmcap_channel_recv(c, buf, sizeof(buf), 0),
+				 3);
+		CHECK_EQ(t_load64(&ctrl->prod.sent),
+			 kinds[k] == SHMCAP_CHANNEL_MPSC ? 0 : 5);
+		CHECK_EQ(t_load64(&ctrl->cons.taken),
+			 kinds[k] == SHMCAP_CHANNEL_BROADCAST ? 0 : 3);
+		shmcap_channel_close(p);
+		shmcap_channel_close(c);
+		shmcap_map_unmap(m);
+		shmcap_cap_close(r);
+	}
+}
+
 /*
  * The stress test: n messages of random sizes from a child producer to
  * the parent consumer, both mixing the zero-copy, copying and batch calls.
@@ -630,6 +665,7 @@ int main(void)
 	test_epipe();
 	test_blocking();
 	test_full_fences();
+	test_counts();
 	test_threads();
 	test_stress();
 	CHECK_EQ(t_count_fds(), fds);

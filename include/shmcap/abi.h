@@ -102,6 +102,117 @@ typedef struct shmcap_cond {
 	uint32_t reserved[12];
 } shmcap_cond;
 
+/*
+ * Channels (shmcap_channel_create()): a region made of a 4096-byte control
+ * part and the ring after it. Declared here for tools (shmcap stat, dump)
+ * and bindings that decode a channel; only the shmcap_channel_* functions
+ * read and write it. src/channel.c explains the protocol.
+ *
+ *   offset size field
+ *   0      4    magic          SHMCAP_CHANNEL_MAGIC "SCHN"
+ *   4      2    version        SHMCAP_CHANNEL_VERSION
+ *   6      2    kind           SHMCAP_CHANNEL_SPSC, _MPSC or _BROADCAST
+ *   8      4    flags          SHMCAP_CHANNEL_LOSSY (broadcast) or 0
+ *   12     4    ctrl_size      SHMCAP_CHANNEL_CTRL_SIZE: where the ring
+ *                              starts
+ *   16     8    capacity       ring size in bytes, a power of two
+ *   24     4    max_msg        largest payload
+ *   28     4    nslots         participant slots in use (SPSC 2, else 116)
+ *   32     4    full_fences    non-zero: some participant cannot make
+ *                              asymmetric fences; publish with full ones
+ *   36     92   reserved       0
+ *   128    8    tail           bytes committed by the producer(s)
+ *   136    4    cons_futex     futex word the consumer sleeps on
+ *   140    4    cons_sleepers  consumers asleep or about to sleep
+ *   144    8    wpos           lossy broadcast: end of the bytes the
+ *                              producer is about to overwrite
+ *   152    4    subs_open      broadcast: subscribers attached, open
+ *   156    4    subs_seen      broadcast: 1 once one attached
+ *   160    4    cons_armed     non-zero: the consumer armed its notifier
+ *                              (epoll); broadcast: subscribers armed
+ *   164    4    reserved0      0
+ *   168    8    sent           messages committed (SPSC and broadcast
+ *                              producers; 0 for MPSC)
+ *   176    80   reserved       0
+ *   256    8    head           bytes released by the consumer
+ *   264    4    prod_futex     futex word the producer(s) sleep on
+ *   268    4    prod_sleepers  producers asleep or about to sleep
+ *   272    8    taken          messages taken by the consumer (SPSC and
+ *                              MPSC; 0 for broadcast)
+ *   280    104  reserved       0
+ *   384    32   slot[0]        the consumer (broadcast: a subscriber)
+ *   416    32   slot[1]        the producer (MPSC: the first producer)
+ *   448    3648 slot[2..115]   further producers or subscribers
+ *
+ * A slot: u32 state (0 free, 1 open, 2 closed, 3 being claimed), i32 pid,
+ * u64 start time (clock ticks since boot, /proc/PID/stat), u64 pend_pos,
+ * u64 pend_size. MPSC producers announce their reservation in pend_pos and
+ * pend_size; a broadcast subscriber keeps its head in pend_pos and its
+ * epoll bell in pend_size; a broadcast producer leaves its message count in
+ * its pend_pos when it closes.
+ *
+ * Ring records are 8-aligned: u32 length, u32 tag, the payload (broadcast:
+ * a 16-byte header with a u64 message number after the tag, 16-aligned).
+ * SPSC and broadcast tags: "DATA" 0x41544144, or "PADD" 0x44444150 for the
+ * padding that fills the end of the ring. MPSC tags carry a state in the
+ * high byte ('D' committed, 'Y' being written, 'S' to skip) and the
+ * producer's slot in the low byte. Counters are free-running: the bytes
+ * waiting are tail - head.
+ */
+#define SHMCAP_CHANNEL_MAGIC 0x4e484353u /* "SCHN" little-endian */
+#define SHMCAP_CHANNEL_VERSION 1
+#define SHMCAP_CHANNEL_CTRL_SIZE 4096
+#define SHMCAP_CHANNEL_SLOTS 116
+
+struct shmcap_channel_header {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t kind;
+	uint32_t flags;
+	uint32_t ctrl_size;
+	uint64_t capacity;
+	uint32_t max_msg;
+	uint32_t nslots;
+	uint32_t full_fences;
+	uint32_t reserved[23];
+};
+
+struct shmcap_channel_prod {
+	uint64_t tail;
+	uint32_t cons_futex;
+	uint32_t cons_sleepers;
+	uint64_t wpos;
+	uint32_t subs_open;
+	uint32_t subs_seen;
+	uint32_t cons_armed;
+	uint32_t reserved0;
+	uint64_t sent;
+	uint32_t reserved[20];
+};
+
+struct shmcap_channel_cons {
+	uint64_t head;
+	uint32_t prod_futex;
+	uint32_t prod_sleepers;
+	uint64_t taken;
+	uint32_t reserved[26];
+};
+
+struct shmcap_channel_slot {
+	uint32_t state;
+	int32_t pid;
+	uint64_t start;
+	uint64_t pend_pos;
+	uint64_t pend_size;
+};
+
+struct shmcap_channel_ctrl {
+	struct shmcap_channel_header hdr;
+	struct shmcap_channel_prod prod;
+	struct shmcap_channel_cons cons;
+	struct shmcap_channel_slot slot[SHMCAP_CHANNEL_SLOTS];
+};
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(shmcap_sem) == SHMCAP_SYNC_SIZE, "shmcap_sem size");
 _Static_assert(offsetof(shmcap_sem, value) == 8, "shmcap_sem.value");
@@ -112,6 +223,20 @@ _Static_assert(offsetof(shmcap_mutex, state) == 16, "shmcap_mutex.state");
 _Static_assert(sizeof(shmcap_cond) == SHMCAP_SYNC_SIZE, "shmcap_cond size");
 _Static_assert(offsetof(shmcap_cond, seq) == 8, "shmcap_cond.seq");
 _Static_assert(offsetof(shmcap_cond, waiters) == 12, "shmcap_cond.waiters");
+_Static_assert(sizeof(struct shmcap_channel_header) == 128, "channel hdr");
+_Static_assert(sizeof(struct shmcap_channel_prod) == 128, "channel prod");
+_Static_assert(sizeof(struct shmcap_channel_cons) == 128, "channel cons");
+_Static_assert(sizeof(struct shmcap_channel_slot) == 32, "channel slot");
+_Static_assert(sizeof(struct shmcap_channel_ctrl) ==
+		       SHMCAP_CHANNEL_CTRL_SIZE,
+	       "channel control part");
+_Static_assert(offsetof(struct shmcap_channel_ctrl, prod.sent) == 168,
+	       "channel sent");
+_Static_assert(offsetof(struct shmcap_channel_ctrl, cons.taken) == 272,
+	       "channel taken");
+_Static_assert(offsetof(struct shmcap_channel_ctrl, slot) == 384,
+	       "channel slots");
 #endif
+
 
 #endif /* SHMCAP_ABI_H */

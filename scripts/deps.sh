@@ -6,7 +6,8 @@
 #
 # Usage: scripts/deps.sh [sanitize] [tsan] [clang] [bench]
 #   (no argument)  cmake, make, a C compiler and libc headers, pkg-config,
-#                  nm/objdump (binutils), and Python's cbor2 for
+#                  nm/objdump (binutils), Jansson (libjansson-dev: the
+#                  shmcap command's --json), and Python's cbor2 for
 #                  /usr/bin/python3 (the datum_cbor2 test)
 #   sanitize       also the ASan and UBSan runtimes: a program built with
 #                  -fsanitize=address,undefined must link
@@ -67,6 +68,12 @@ need objdump binutils
 need ldd libc-bin
 if ! links; then
 	missing+=(gcc libc6-dev)
+fi
+has_jansson() {
+	pkg-config --exists jansson 2>/dev/null
+}
+if ! has_jansson; then
+	missing+=(libjansson-dev)
 fi
 # test/t_datum_cbor2.c runs /usr/bin/python3, never the python3 on PATH.
 has_cbor2() {
@@ -133,6 +140,10 @@ if [ "$want_tsan" = 1 ] && ! links -fsanitize=thread; then
 fi
 if ! has_cbor2; then
 	echo "deps: /usr/bin/python3 still cannot import cbor2" >&2
+	exit 1
+fi
+if ! has_jansson; then
+	echo "deps: pkg-config still does not find jansson" >&2
 	exit 1
 fi
 tools="cmake make gcc pkg-config nm"

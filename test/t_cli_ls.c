@@ -1,4 +1,4 @@
-/* Description: shmcap ls: regions, users, content, killed actor, other uid */
+/* Description: shmcap ls: regions, users, content (channel, datum, semaphore, mutex, cond), killed actor, other uid */
 /* SPDX-License-Identifier: MIT */
 /*
  * A forked test actor (cli_util.h) maps an anonymous region holding a
@@ -333,6 +333,55 @@ static void check_odd_files(void)
 	odd_cleanup();
 }
 
+/* Synchronisation objects at the start of named regions, found by magic. */
+static void check_sync_content(void)
+{
+	static const char *const kinds[] = { "semaphore", "mutex", "cond" };
+	char names[3][64];
+	shmcap_cap *cap[3];
+	shmcap_map *m[3];
+	struct cli_result r;
+	json_t *arr, *o;
+	void *p;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(names[i], sizeof(names[i]), "t-cli-ls-%s-%d", kinds[i],
+			 (int)getpid());
+		CHECK_OK(shmcap_region_create_named(names[i], 4096, 0600,
+						    &cap[i]));
+		CHECK_OK(shmcap_region_map(
+			cap[i], 0, 0, NULL,
+			SHMCAP_MAP_WRITE | SHMCAP_MAP_UNSEALED, &m[i]));
+		p = shmcap_map_addr(m[i]);
+		if (i == 0)
+			CHECK_OK(shmcap_sem_init(p, 3));
+		else if (i == 1)
+			CHECK_OK(shmcap_mutex_init(p));
+		else
+			CHECK_OK(shmcap_cond_init(p));
+	}
+	cli_run(&r, "ls", "--json", NULL);
+	CLI_CHECK_STATUS(&r, 0);
+	arr = cli_json(&r);
+	for (i = 0; i < 3; i++) {
+		o = cli_json_find_str(arr, "name", names[i]);
+		if (!o)
+			cli_show("sync region missing", &r);
+		CHECK_NOTNULL(o);
+		CHECK(json_is_string(json_object_get(o, "content")));
+		CHECK(strcmp(json_string_value(json_object_get(o, "content")),
+			     kinds[i]) == 0);
+	}
+	json_decref(arr);
+	cli_result_free(&r);
+	for (i = 0; i < 3; i++) {
+		shmcap_map_unmap(m[i]);
+		shmcap_cap_close(cap[i]);
+		CHECK_OK(shmcap_region_unlink(names[i]));
+	}
+}
+
 int main(void)
 {
 	t_watchdog(100);
@@ -344,6 +393,7 @@ int main(void)
 	check_killed();
 	check_churn();
 	check_odd_files();
+	check_sync_content();
 	CHECK_OK(shmcap_region_unlink(actor.region));
 	actor.region[0] = '\0';
 	printf("cli_ls: ok\n");

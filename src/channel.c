@@ -158,6 +158,9 @@
 #define CH_REC_PAD 0x44444150u	/* "PADD" */
 #define CH_CAPACITY_MIN 64
 
+/* The helpers of every send and receive: no call overhead on the path. */
+#define HOT inline __attribute__((always_inline))
+
 /* Participant slot states. */
 #define SLOT_FREE 0
 #define SLOT_OPEN 1
@@ -309,7 +312,7 @@ static int bc_producer(const shmcap_channel *ch)
 }
 
 /* Known to be gone without a look at /proc (cheap, every send). */
-static int peer_closed(const shmcap_channel *ch)
+static inline int peer_closed(const shmcap_channel *ch)
 {
 	/* Written by subscribers only when they come and go: cached. */
 	if (bc_producer(ch))
@@ -403,7 +406,7 @@ static int bc_refresh(shmcap_channel *ch)
  * tail that lies within [previous tail, head + capacity]; the producer a
  * head within [previous head, tail]. Both stay 8-aligned.
  */
-static int refresh(shmcap_channel *ch, int order)
+static HOT int refresh(shmcap_channel *ch, int order)
 {
 	uint64_t v = load64(ch->peer_ctr, order), t, span;
 
@@ -664,7 +667,7 @@ static void ring_bell(shmcap_channel *ch)
 }
 
 /* Wake the peer if it sleeps or is about to: see "Sleeping" above. */
-static void publish(shmcap_channel *ch)
+static HOT void publish(shmcap_channel *ch)
 {
 	uint32_t sleepers;
 
@@ -1643,7 +1646,8 @@ SHMCAP_EXPORT uint32_t shmcap_channel_max_msg(const shmcap_channel *ch)
  * Find room for a record of len payload bytes, waiting if need be. On
  * success ch->pad and ch->res describe the reservation.
  */
-static int prod_reserve(shmcap_channel *ch, uint64_t len, int64_t timeout_ns)
+static HOT int prod_reserve(shmcap_channel *ch, uint64_t len,
+			    int64_t timeout_ns)
 {
 	uint64_t size = rec_size(ch, len);
 	uint64_t to_end = ch->cap - (ch->pos & ch->mask);
@@ -1674,7 +1678,7 @@ static int prod_reserve(shmcap_channel *ch, uint64_t len, int64_t timeout_ns)
 }
 
 /* Write the headers of the reserved record, holding len bytes. */
-static void prod_write(shmcap_channel *ch, uint64_t len)
+static inline void prod_write(shmcap_channel *ch, uint64_t len)
 {
 	uint64_t off = ch->pos & ch->mask;
 
@@ -1858,7 +1862,7 @@ static int peek_bad(shmcap_channel *ch, uint64_t at)
  * *p and *len describe the message in place and ch->held its bytes
  * (padding included). -EAGAIN if nothing is published.
  */
-static int cons_peek(shmcap_channel *ch, const void **p, uint64_t *len)
+static HOT int cons_peek(shmcap_channel *ch, const void **p, uint64_t *len)
 {
 	uint64_t at = ch->pos, avail, off, size;
 	uint32_t rlen, tag;
@@ -1908,8 +1912,8 @@ static int cons_peek(shmcap_channel *ch, const void **p, uint64_t *len)
 }
 
 /* Get the next message in place, waiting for one if need be. */
-static int cons_wait_next(shmcap_channel *ch, const void **p, uint64_t *len,
-			  int64_t timeout_ns)
+static inline int cons_wait_next(shmcap_channel *ch, const void **p,
+				 uint64_t *len, int64_t timeout_ns)
 {
 	int ret;
 
@@ -2001,8 +2005,8 @@ static int cons_arm(shmcap_channel *ch)
  * finds nothing arms it; a receive that gets a message after an arming
  * takes the arming back.
  */
-static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
-		     int64_t timeout_ns)
+static HOT int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
+			 int64_t timeout_ns)
 {
 	int ret = cons_wait_next(ch, p, len, timeout_ns);
 
@@ -2014,7 +2018,7 @@ static int cons_next(shmcap_channel *ch, const void **p, uint64_t *len,
 	return ret;
 }
 
-static void cons_take(shmcap_channel *ch)
+static inline void cons_take(shmcap_channel *ch)
 {
 	if (ch->kind == SHMCAP_CHANNEL_MPSC) {
 		mp_take(ch, ch->held);

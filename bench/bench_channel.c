@@ -1493,14 +1493,12 @@ static int sc_create(struct hb_ctx *ctx, int kind, int n, uint64_t bytes,
 
 static int sc_pp_setup(struct hb_ctx *ctx)
 {
-	return sc_create(ctx, SHMCAP_CHANNEL_SPSC, 2, SC_RING_BYTES,
-			 MSG_BYTES);
+	return sc_create(ctx, SHMCAP_CHANNEL_SPSC, 2, SC_RING_BYTES, MSG_BYTES);
 }
 
 static int sc_tput_setup(struct hb_ctx *ctx)
 {
-	return sc_create(ctx, SHMCAP_CHANNEL_SPSC, 1, SC_RING_BYTES,
-			 MSG_BYTES);
+	return sc_create(ctx, SHMCAP_CHANNEL_SPSC, 1, SC_RING_BYTES, MSG_BYTES);
 }
 
 static int sc_bulk_setup(struct hb_ctx *ctx)

@@ -87,8 +87,8 @@ int main(void)
 	 * must for anything read from shared memory: a bad frame is an
 	 * error, never a crash.
 	 */
-	err = shmcap_datum_format(shmcap_map_addr(m), shmcap_map_size(m),
-				  text, sizeof(text));
+	err = shmcap_datum_format(shmcap_map_addr(m), shmcap_map_size(m), text,
+				  sizeof(text));
 	if (err < 0)
 		return fail("read the datum", err);
 	if ((size_t)err >= sizeof(text))

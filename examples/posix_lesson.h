@@ -13,8 +13,8 @@
 struct lesson {
 	shmcap_sem clr2send; /* 1: the writer may fill the mailbox */
 	shmcap_sem sent;     /* 1: a line, or the end, waits in it */
-	uint32_t len;        /* bytes of text in the mailbox */
-	uint32_t eof;        /* 1: the writer's input has ended */
+	uint32_t len;	     /* bytes of text in the mailbox */
+	uint32_t eof;	     /* 1: the writer's input has ended */
 	char text[4000];     /* a line, or a piece of a longer one */
 };
 

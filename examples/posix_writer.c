@@ -58,9 +58,8 @@ int main(int argc, char **argv)
 	uint64_t size;
 	int err;
 
-	err = shmcap_region_open_named(name,
-				       SHMCAP_RIGHT_READ | SHMCAP_RIGHT_WRITE,
-				       &region);
+	err = shmcap_region_open_named(
+		name, SHMCAP_RIGHT_READ | SHMCAP_RIGHT_WRITE, &region);
 	if (err == -ENOENT)
 		fprintf(stderr, "posix_writer: start posix_reader first\n");
 	if (err < 0)

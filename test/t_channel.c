@@ -482,8 +482,10 @@ static void test_counts(void)
 		CHECK_OK(shmcap_channel_create(kinds[k], 4096, 64, 0, &r));
 		ctrl = (const void *)t_channel_map(r, &m);
 		/* A subscriber attaches first, to see every message. */
-		CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
-		CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
+		CHECK_OK(
+			shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &c));
+		CHECK_OK(
+			shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
 		for (i = 0; i < 5; i++)
 			CHECK_OK(shmcap_channel_send(p, "abc", 3, 0));
 		for (i = 0; i < 3; i++)

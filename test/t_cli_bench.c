@@ -11,9 +11,10 @@
 
 static void test_quick(void)
 {
-	static const char *const rows[] = { "sem_pingpong", "notifier_pingpong",
-					    "spawn_first_msg", "chan_pingpong",
-					    "chan_tput", "chan_fanout4" };
+	static const char *const rows[] = {
+		"sem_pingpong",	 "notifier_pingpong", "spawn_first_msg",
+		"chan_pingpong", "chan_tput",	      "chan_fanout4"
+	};
 	struct cli_result r;
 	size_t i;
 

@@ -227,8 +227,7 @@ _Static_assert(sizeof(struct shmcap_channel_header) == 128, "channel hdr");
 _Static_assert(sizeof(struct shmcap_channel_prod) == 128, "channel prod");
 _Static_assert(sizeof(struct shmcap_channel_cons) == 128, "channel cons");
 _Static_assert(sizeof(struct shmcap_channel_slot) == 32, "channel slot");
-_Static_assert(sizeof(struct shmcap_channel_ctrl) ==
-		       SHMCAP_CHANNEL_CTRL_SIZE,
+_Static_assert(sizeof(struct shmcap_channel_ctrl) == SHMCAP_CHANNEL_CTRL_SIZE,
 	       "channel control part");
 _Static_assert(offsetof(struct shmcap_channel_ctrl, prod.sent) == 168,
 	       "channel sent");
@@ -237,6 +236,5 @@ _Static_assert(offsetof(struct shmcap_channel_ctrl, cons.taken) == 272,
 _Static_assert(offsetof(struct shmcap_channel_ctrl, slot) == 384,
 	       "channel slots");
 #endif
-
 
 #endif /* SHMCAP_ABI_H */

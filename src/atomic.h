@@ -50,6 +50,11 @@ static inline uint32_t fetch_add32(uint32_t *p, uint32_t v, int order)
 	return __atomic_fetch_add(p, v, order);
 }
 
+static inline uint64_t fetch_add64(uint64_t *p, uint64_t v, int order)
+{
+	return __atomic_fetch_add(p, v, order);
+}
+
 static inline uint32_t fetch_sub32(uint32_t *p, uint32_t v, int order)
 {
 	return __atomic_fetch_sub(p, v, order);

@@ -705,6 +705,19 @@ static int ready(const shmcap_channel *ch, uint64_t need)
 }
 
 /*
+ * Lossy subscriber: n messages were overwritten before we read them.
+ * Counted in the handle (shmcap_channel_missed()) and, for tools, in the
+ * channel's total (rare: only when messages are lost).
+ */
+static void bc_lost(shmcap_channel *ch, uint64_t n)
+{
+	if (n == 0)
+		return;
+	ch->missed += n;
+	fetch_add64(&ch->ctrl->cons.lost, n, ORDER_RELAXED);
+}
+
+/*
  * Consumer, watching the tail: read the first two cache lines of where
  * the next record will be. Otherwise they are a second miss, one more
  * transfer between the cores after the tail's; loaded in the same loop,
@@ -781,7 +794,7 @@ static int wait_slow(shmcap_channel *ch, uint64_t need, int64_t timeout_ns)
 
 				if (total != UINT64_MAX &&
 				    total - ch->seq < (uint64_t)1 << 62) {
-					ch->missed += total - ch->seq;
+					bc_lost(ch, total - ch->seq);
 					ch->seq = total;
 				}
 			}
@@ -2027,7 +2040,7 @@ static inline void cons_take(shmcap_channel *ch)
 		if (ch->hdr == BC_REC_HDR) {
 			/* Lossy: numbers skipped were overwritten unread. */
 			if (ch->have_seq && ch->lossy)
-				ch->missed += ch->cur_seq - ch->seq;
+				bc_lost(ch, ch->cur_seq - ch->seq);
 			ch->seq = ch->cur_seq + 1;
 			ch->have_seq = 1;
 		}

@@ -177,7 +177,8 @@ static void test_slow_and_killed(void)
 
 /*
  * Lossy: the producer never waits; a slow subscriber gets whole messages
- * in increasing order, and received + missed == sent.
+ * in increasing order, and received + missed == sent; the channel's lost
+ * total (shmcap/abi.h) agrees.
  */
 static void test_lossy(void)
 {
@@ -193,7 +194,9 @@ static void test_lossy(void)
 	CHECK(pipe(pfd) == 0);
 	pid = t_fork_child(100);
 	if (pid == 0) {
+		const struct shmcap_channel_ctrl *ctrl;
 		shmcap_channel *c;
+		shmcap_map *m;
 		uint64_t got = 0, missed = 0, last = UINT64_MAX, first = 0, s;
 		const void *q;
 		int ret;
@@ -225,6 +228,10 @@ static void test_lossy(void)
 		       (unsigned long long)got, (unsigned long long)missed);
 		/* Counted from the first message received. */
 		CHECK_EQ(got + missed, n - first);
+		/* The channel's total, for tools (the only subscriber). */
+		ctrl = (const void *)t_channel_map(r, &m);
+		CHECK_EQ(t_load64(&ctrl->cons.lost), missed);
+		shmcap_map_unmap(m);
 		shmcap_channel_close(c);
 		t_child_pass();
 	}

@@ -228,6 +228,8 @@ static void test_broadcast(void)
 	CHECK_EQ(cli_json_int(o, "producers"), 1);
 	CHECK_EQ(cli_json_int(o, "consumers"), 1);
 	CHECK(cli_json_int(o, "lost_bytes") > 0);
+	/* Not counted yet: the subscriber has not looked. */
+	CHECK_EQ(cli_json_int(o, "lost"), 0);
 	CHECK(cli_json_int(o, "depth_bytes") <= 4096);
 	json_decref(arr);
 	cli_kill_reap(pid);
@@ -487,6 +489,44 @@ static void test_not_channel(void)
 	CLI_EXPECT(&res, 0, "stat", "--help", NULL);
 }
 
+/*
+ * The lossy channel's count of lost messages: a subscriber lapped by 1000
+ * messages adds them to the channel's total when it finds out (at its next
+ * message), and stat shows exactly that. Both ends are in this process.
+ */
+static void test_lost_count(void)
+{
+	char aid[16], buf[64];
+	shmcap_channel *sub, *prod;
+	shmcap_cap *region;
+	json_t *arr, *o;
+	int i;
+
+	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, 64,
+				       SHMCAP_CHANNEL_LOSSY, &region));
+	CHECK_OK(shmcap_channel_open(region, SHMCAP_CHANNEL_CONSUMER, 0, &sub));
+	CHECK_OK(
+		shmcap_channel_open(region, SHMCAP_CHANNEL_PRODUCER, 0, &prod));
+	CHECK_OK(shmcap_channel_send(prod, "first", 5, 0));
+	CHECK_EQ(shmcap_channel_recv(sub, buf, sizeof(buf), 0), 5);
+	for (i = 0; i < 1000; i++)
+		CHECK_OK(shmcap_channel_send(prod, "lapped", 6, 0));
+	/* Overtaken: the subscriber jumps to the tail, finds nothing. */
+	CHECK_ERR(shmcap_channel_recv(sub, buf, sizeof(buf), 0), -EAGAIN);
+	CHECK_OK(shmcap_channel_send(prod, "last", 4, 0));
+	CHECK_EQ(shmcap_channel_recv(sub, buf, sizeof(buf), 0), 4);
+	snprintf(aid, sizeof(aid), "%d", (int)getpid());
+	CLI_EXPECT(&res, 0, "stat", aid, "--once", "--json", NULL);
+	o = one_channel(&arr, "broadcast");
+	CHECK_EQ(cli_json_int(o, "lost"), 1000);
+	CHECK_EQ(cli_json_int(o, "sent"), 1002);
+	json_decref(arr);
+	CHECK_EQ(shmcap_channel_missed(sub), 1000);
+	shmcap_channel_close(prod);
+	shmcap_channel_close(sub);
+	shmcap_cap_close(region);
+}
+
 int main(void)
 {
 	t_watchdog(100);
@@ -495,6 +535,7 @@ int main(void)
 	test_spsc();
 	test_mpsc();
 	test_broadcast();
+	test_lost_count();
 	test_refresh();
 	test_published();
 	test_not_channel();

@@ -139,7 +139,10 @@ typedef struct shmcap_cond {
  *   268    4    prod_sleepers  producers asleep or about to sleep
  *   272    8    taken          messages taken by the consumer (SPSC and
  *                              MPSC; 0 for broadcast)
- *   280    104  reserved       0
+ *   280    8    lost           lossy broadcast: messages overwritten
+ *                              before a subscriber read them, added by
+ *                              each subscriber when it finds out
+ *   288    96   reserved       0
  *   384    32   slot[0]        the consumer (broadcast: a subscriber)
  *   416    32   slot[1]        the producer (MPSC: the first producer)
  *   448    3648 slot[2..115]   further producers or subscribers
@@ -195,7 +198,8 @@ struct shmcap_channel_cons {
 	uint32_t prod_futex;
 	uint32_t prod_sleepers;
 	uint64_t taken;
-	uint32_t reserved[26];
+	uint64_t lost;
+	uint32_t reserved[24];
 };
 
 struct shmcap_channel_slot {
@@ -233,6 +237,8 @@ _Static_assert(offsetof(struct shmcap_channel_ctrl, prod.sent) == 168,
 	       "channel sent");
 _Static_assert(offsetof(struct shmcap_channel_ctrl, cons.taken) == 272,
 	       "channel taken");
+_Static_assert(offsetof(struct shmcap_channel_ctrl, cons.lost) == 280,
+	       "channel lost");
 _Static_assert(offsetof(struct shmcap_channel_ctrl, slot) == 384,
 	       "channel slots");
 #endif

@@ -28,11 +28,12 @@
  *             padding included);
  *   sleeping  consumers and producers asleep on the futexes;
  *   prod/cons open producer and consumer (subscriber) slots;
- *   lost      lossy broadcast only: the bytes by which subscribers have
- *             fallen more than a ring behind, i.e. overwritten before
- *             they read them and to be skipped. Exact message counts of
- *             what a subscriber lost are kept in its handle
- *             (shmcap_channel_missed()), not in shared memory.
+ *   lost      lossy broadcast only: the messages subscribers lost
+ *             (overwritten before they read them), the channel's `lost`
+ *             total, which each subscriber adds to when it finds out;
+ *             and (lost_bytes, detail view) the bytes by which open
+ *             subscribers have fallen more than a ring behind, lost
+ *             but not yet counted.
  *
  * With --once it prints once, with no rates (they need two samples: "-"
  * or null); otherwise it refreshes every --interval seconds (default 1),
@@ -73,6 +74,7 @@ struct chan_view {
 	uint64_t depth;	    /* bytes */
 	int64_t depth_msgs; /* -1: unknown */
 	int64_t lost;	    /* lossy broadcast: bytes; -1: not applicable */
+	int64_t lost_msgs;  /* lossy broadcast: messages; -1: n/a */
 	int counters_ok;    /* the counters are mutually consistent */
 	uint32_t cons_sleepers, prod_sleepers, armed;
 	uint32_t producers, consumers;
@@ -111,6 +113,7 @@ static void chan_decode(const struct shmcap_channel_ctrl *c,
 	memset(v, 0, sizeof(*v));
 	v->depth_msgs = -1;
 	v->lost = -1;
+	v->lost_msgs = -1;
 	if (h->magic != SHMCAP_CHANNEL_MAGIC) {
 		v->why = "not a channel (bad magic)";
 		return;
@@ -185,6 +188,9 @@ static void chan_decode(const struct shmcap_channel_ctrl *c,
 		v->depth = v->tail - v->head;
 		v->counters_ok = 1;
 		if (v->lossy) {
+			v->lost_msgs = c->cons.lost > INT64_MAX ?
+					       INT64_MAX :
+					       (int64_t)c->cons.lost;
 			v->lost = v->depth > v->capacity ?
 					  (int64_t)(v->depth - v->capacity) :
 					  0;
@@ -247,6 +253,9 @@ static json_t *view_json(const struct chan_view *v)
 						json_integer(v->depth_msgs));
 	json_object_set_new(o, "lost_bytes",
 			    v->lost < 0 ? json_null() : json_integer(v->lost));
+	json_object_set_new(o, "lost",
+			    v->lost_msgs < 0 ? json_null() :
+					       json_integer(v->lost_msgs));
 	return o;
 }
 
@@ -317,7 +326,9 @@ int cli_channel_print(const void *ctrl, size_t len,
 		       c->prod.subs_open, c->prod.subs_seen ? "yes" : "no",
 		       (unsigned long long)v.wpos);
 	if (v.lost >= 0)
-		printf("  lost        %lld bytes\n", (long long)v.lost);
+		printf("  lost        %lld messages counted, %lld bytes "
+		       "behind\n",
+		       (long long)v.lost_msgs, (long long)v.lost);
 	printf("  %-5s %-9s %-8s %8s %20s\n", "SLOT", "ROLE", "STATE", "PID",
 	       v.kind == SHMCAP_CHANNEL_BROADCAST ? "HEAD" : "PENDING");
 	for (i = 0; i < v.nslots; i++) {
@@ -489,11 +500,11 @@ static int show(struct chan_state *st, size_t n, double dt, int json,
 			snprintf(rb, sizeof(rb), "-");
 		else
 			cli_fmt_bytes((unsigned long long)x, rb, sizeof(rb));
-		if (v->lost < 0)
+		if (v->lost_msgs < 0)
 			snprintf(lost, sizeof(lost), "-");
 		else
-			cli_fmt_bytes((unsigned long long)v->lost, lost,
-				      sizeof(lost));
+			snprintf(lost, sizeof(lost), "%lld",
+				 (long long)v->lost_msgs);
 		snprintf(sl, sizeof(sl), "%u/%u", v->cons_sleepers,
 			 v->prod_sleepers);
 		if (v->depth_msgs < 0)

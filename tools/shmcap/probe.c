@@ -900,6 +900,30 @@ static int cmp_use(const void *a, const void *b)
 	return (x->addr > y->addr) - (x->addr < y->addr);
 }
 
+/*
+ * Sort the n elements of size bytes at base with cmp (given p), leaving
+ * in inv[old index] each one's new index, so that the indexes the uses
+ * hold can be renumbered. perm and tmp are scratch space for n elements.
+ */
+static void sort_renumber(void *base, size_t n, size_t size,
+			  int (*cmp)(const void *, const void *, void *),
+			  struct probe *p, size_t *perm, size_t *inv, void *tmp)
+{
+	size_t i;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		perm[i] = i;
+	qsort_r(perm, n, sizeof(*perm), cmp, p);
+	for (i = 0; i < n; i++) {
+		memcpy((char *)tmp + i * size, (char *)base + perm[i] * size,
+		       size);
+		inv[perm[i]] = i;
+	}
+	memcpy(base, tmp, n * size);
+}
+
 static int sort_all(struct probe *p)
 {
 	size_t n = p->nprocs > p->nregions ? p->nprocs : p->nregions;
@@ -921,29 +945,12 @@ static int sort_all(struct probe *p)
 		return -ENOMEM;
 	}
 
-	for (i = 0; i < p->nprocs; i++)
-		perm[i] = i;
-	if (p->nprocs)
-		qsort_r(perm, p->nprocs, sizeof(*perm), cmp_proc, p);
-	for (i = 0; i < p->nprocs; i++) {
-		((struct probe_proc *)tmp)[i] = p->procs[perm[i]];
-		inv[perm[i]] = i;
-	}
-	if (p->nprocs)
-		memcpy(p->procs, tmp, p->nprocs * sizeof(*p->procs));
+	sort_renumber(p->procs, p->nprocs, sizeof(*p->procs), cmp_proc, p, perm,
+		      inv, tmp);
 	for (i = 0; i < p->nuses; i++)
 		p->uses[i].proc = inv[p->uses[i].proc];
-
-	for (i = 0; i < p->nregions; i++)
-		perm[i] = i;
-	if (p->nregions)
-		qsort_r(perm, p->nregions, sizeof(*perm), cmp_region, p);
-	for (i = 0; i < p->nregions; i++) {
-		((struct probe_region *)tmp)[i] = p->regions[perm[i]];
-		inv[perm[i]] = i;
-	}
-	if (p->nregions)
-		memcpy(p->regions, tmp, p->nregions * sizeof(*p->regions));
+	sort_renumber(p->regions, p->nregions, sizeof(*p->regions), cmp_region,
+		      p, perm, inv, tmp);
 	for (i = 0; i < p->nuses; i++)
 		p->uses[i].region = inv[p->uses[i].region];
 

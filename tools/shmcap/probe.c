@@ -985,6 +985,32 @@ static int pid_entry(const char *s, pid_t *pid)
 	return 1;
 }
 
+/*
+ * Is pid this process, or another run of the shmcap command (the same
+ * executable)? Neither is an actor: a `shmcap ls` that has a region open
+ * for a moment to read its first bytes must not make a concurrent
+ * `shmcap gc` think the region is in use.
+ */
+static int is_tool(pid_t pid)
+{
+	static dev_t dev;
+	static ino_t ino;
+	static int known = -1;
+	char path[32];
+	struct stat st;
+
+	if (pid == getpid())
+		return 1;
+	if (known < 0) {
+		known = stat("/proc/self/exe", &st) == 0;
+		dev = st.st_dev;
+		ino = st.st_ino;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	return known && stat(path, &st) == 0 && st.st_dev == dev &&
+	       st.st_ino == ino;
+}
+
 int probe_scan(struct probe *p)
 {
 	struct sock_name *socks = NULL;
@@ -992,7 +1018,6 @@ int probe_scan(struct probe *p)
 	struct caps c = { 0, 0, 0 };
 	size_t nsocks = 0;
 	double now = clock_now(), uptime = system_uptime();
-	pid_t self = getpid();
 	struct dirent *de;
 	DIR *d;
 	int ret;
@@ -1009,7 +1034,7 @@ int probe_scan(struct probe *p)
 		pid_t pid;
 		int lib = 0, r;
 
-		if (!pid_entry(de->d_name, &pid) || pid == self)
+		if (!pid_entry(de->d_name, &pid) || is_tool(pid))
 			continue;
 		memset(&pr, 0, sizeof(pr));
 		pr.pid = pid;
@@ -1095,7 +1120,6 @@ long probe_find_named(const struct probe *p, const char *name)
 long probe_count_uses(unsigned long long dev, unsigned long long ino)
 {
 	struct pending pd = { 0 };
-	pid_t self = getpid();
 	struct dirent *de;
 	long n = 0;
 	DIR *d;
@@ -1108,7 +1132,7 @@ long probe_count_uses(unsigned long long dev, unsigned long long ino)
 		size_t i;
 		int lib = 0, r;
 
-		if (!pid_entry(de->d_name, &pid) || pid == self)
+		if (!pid_entry(de->d_name, &pid) || is_tool(pid))
 			continue;
 		r = scan_maps(pid, &pd, &lib);
 		if (r == 0)

@@ -15,7 +15,8 @@
  *
  * Another user's processes are skipped, never an error (they are counted
  * in `skipped`). A process that ends during the scan is left out, and so
- * is the scanning process itself.
+ * is every run of the shmcap command itself (the same executable): a
+ * concurrent `shmcap ls` reading a region must not make it look in use.
  */
 #ifndef SHMCAP_PROBE_H
 #define SHMCAP_PROBE_H

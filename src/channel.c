@@ -949,7 +949,7 @@ static int probe_due(shmcap_channel *ch)
 static int mp_all_gone(shmcap_channel *ch, int probe, uint32_t skip)
 {
 	uint32_t s, st;
-	int seen = 0;
+	int seen = 0, live = 0;
 
 	for (s = 0; s < ch->nslots; s++) {
 		if (s == skip)
@@ -960,10 +960,19 @@ static int mp_all_gone(shmcap_channel *ch, int probe, uint32_t skip)
 		if (st > SLOT_CLAIMING)
 			return broken(ch);
 		seen = 1;
-		if (st == SLOT_CLAIMING || !mp_slot_gone(ch, s, probe))
-			return 0;
+		if (st == SLOT_CLAIMING || !mp_slot_gone(ch, s, probe)) {
+			/*
+			 * When probing, look at every slot all the same:
+			 * a broadcast producer must learn of each dead
+			 * subscriber (bc_refresh() then leaves it out),
+			 * not only of the first live one.
+			 */
+			if (!probe)
+				return 0;
+			live = 1;
+		}
 	}
-	return seen;
+	return live ? 0 : seen;
 }
 
 /*

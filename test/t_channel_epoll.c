@@ -5,7 +5,7 @@
  * in others; no signal while the consumer never went idle, readiness when
  * a message arrives after it drained, at most one signal per arming; many
  * producers; a producer killed; broadcast subscribers, each with its own
- * descriptor (a bell socket); bad input.
+ * descriptor (a bell socket), one killed while armed; bad input.
  */
 #define _GNU_SOURCE /* preadv2 */
 #include <sys/epoll.h>
@@ -585,6 +585,74 @@ static void test_broadcast_stream(uint64_t per)
 	shmcap_cap_close(r);
 }
 
+/*
+ * Broadcast: a subscriber killed with SIGKILL while armed. The producer
+ * goes on (the dead subscriber is left out of its room once found dead),
+ * a live subscriber is still rung and gets every message, and the count
+ * of armed subscribers does not stay inflated by the dead one.
+ */
+static void test_broadcast_killed(void)
+{
+	const struct shmcap_channel_ctrl *ctrl;
+	shmcap_channel *p, *live, *c;
+	shmcap_cap *r;
+	shmcap_map *m;
+	struct msg msg;
+	uint64_t seq, next = 0;
+	int ep, ret;
+	pid_t pid;
+
+	CHECK_OK(shmcap_channel_create(SHMCAP_CHANNEL_BROADCAST, 4096, MAX, 0,
+				       &r));
+	ctrl = (const void *)t_channel_map(r, &m);
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_CONSUMER, 0, &live));
+	pid = t_fork_attached(r, SHMCAP_CHANNEL_CONSUMER, 60, &c);
+	if (pid == 0) {
+		CHECK_OK(shmcap_channel_fd(c));
+		/* Armed, then killed while it waits. */
+		CHECK_ERR(shmcap_channel_recv(c, &msg, sizeof(msg), 0),
+			  -EAGAIN);
+		CHECK_EQ(t_load32(&ctrl->prod.cons_armed), 1);
+		for (;;)
+			pause();
+	}
+	while (t_load32(&ctrl->prod.cons_armed) == 0)
+		t_sleep_ns(100000);
+	CHECK(kill(pid, SIGKILL) == 0);
+	t_check_killed(pid, 30);
+	ep = ep_new(live);
+	CHECK_ERR(shmcap_channel_recv(live, &msg, sizeof(msg), 0), -EAGAIN);
+	CHECK_OK(shmcap_channel_open(r, SHMCAP_CHANNEL_PRODUCER, 0, &p));
+	/* More than the ring holds: the dead subscriber must be passed. */
+	for (seq = 0; seq < 1000; seq++) {
+		send_msg(p, 0, seq);
+		for (;;) {
+			ret = shmcap_channel_recv(live, &msg, sizeof(msg), 0);
+			if (ret == -EAGAIN)
+				break;
+			CHECK_EQ(ret, sizeof(msg));
+			CHECK_EQ(msg.seq, next);
+			next++;
+		}
+		if (next <= seq)
+			CHECK_EQ(ep_ready(ep, LONG_MS), 1);
+	}
+	while (next < 1000) {
+		CHECK_EQ(shmcap_channel_recv(live, &msg, sizeof(msg),
+					     LONG_WAIT),
+			 sizeof(msg));
+		CHECK_EQ(msg.seq, next);
+		next++;
+	}
+	/* The dead one's arming was taken back when it was rung. */
+	CHECK(t_load32(&ctrl->prod.cons_armed) <= 1);
+	shmcap_channel_close(p);
+	close(ep);
+	shmcap_channel_close(live);
+	shmcap_map_unmap(m);
+	shmcap_cap_close(r);
+}
+
 int main(void)
 {
 	uint64_t per = t_scaled(T_TSAN ? 20000 : 200000);
@@ -599,6 +667,7 @@ int main(void)
 	test_stream(SHMCAP_CHANNEL_MPSC, NPROD, per / NPROD);
 	test_killed(SHMCAP_CHANNEL_SPSC);
 	test_broadcast_rounds();
+	test_broadcast_killed();
 	printf("broadcast stream, %d subscribers:\n", NPROD);
 	test_broadcast_stream(per / 4);
 	test_killed(SHMCAP_CHANNEL_MPSC);

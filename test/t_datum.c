@@ -931,6 +931,44 @@ static void test_flipper(void)
 	t_region_free(region, map);
 }
 
+/*
+ * A writer killed with SIGKILL at a random moment while it encodes frames
+ * over and over in a shared region: what it left reads as a whole datum
+ * or gives an allowed error, never a crash.
+ */
+static void test_writer_killed(void)
+{
+	unsigned long rounds = t_scaled(20), k, whole = 0;
+	shmcap_cap *region;
+	shmcap_map *map;
+	unsigned char *mem;
+	pid_t pid;
+
+	for (k = 0; k < rounds; k++) {
+		mem = t_region_new(4096, &region, &map);
+		pid = t_fork_child(30);
+		if (pid == 0) {
+			for (;;) {
+				(void)rich_frame(mem, 4096);
+				CHECK_OK(shmcap_datum_writer_reset(W, mem,
+								   4096));
+				CHECK_OK(shmcap_datum_begin_list(W, 40));
+				for (int i = 0; i < 40; i++)
+					CHECK_OK(shmcap_datum_put_text(
+						W, "interrupted", 11));
+				CHECK(shmcap_datum_finish(W) > 0);
+			}
+		}
+		t_sleep_ns((int64_t)(t_rnd() % 2000000));
+		CHECK(kill(pid, SIGKILL) == 0);
+		t_check_killed(pid, 30);
+		if (drain(mem, 4096) == 0)
+			whole++;
+		t_region_free(region, map);
+	}
+	printf("writer killed: %lu of %lu frames left whole\n", whole, rounds);
+}
+
 static void bench(void)
 {
 	unsigned char buf[64];
@@ -968,6 +1006,7 @@ int main(void)
 	test_reader_errors();
 	test_deep();
 	test_fork_region();
+	test_writer_killed();
 	test_channel();
 	test_flipper();
 	bench();

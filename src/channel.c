@@ -505,15 +505,20 @@ static void heavy_fence(const shmcap_channel *ch)
 
 static socklen_t bell_addr(uint64_t name, struct sockaddr_un *a)
 {
-	int n;
+	char address[32];
+	socklen_t len = 0;
 
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	/* Abstract: sun_path[0] is 0, the name follows, no terminator. */
-	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1,
-		     "shmcap-bell-%016llx", (unsigned long long)name);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
+	snprintf(address, sizeof(address), "shmcap-bell-%016llx",
+		 (unsigned long long)name);
+	/* A fixed-size name that always fits. */
+	(void)shmcap__abstract_addr(address, a, &len);
+	return len;
+}
+
+/* A bell socket: a datagram socket that never blocks. */
+static int bell_socket(void)
+{
+	return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 }
 
 /* Subscriber: make our bell and name it in our slot. */
@@ -524,7 +529,7 @@ static int bc_bell_open(shmcap_channel *ch)
 	uint64_t name;
 	int fd, tries, ret;
 
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = bell_socket();
 	if (fd < 0)
 		return shmcap__neg_errno();
 	for (tries = 0; tries < 8; tries++) {
@@ -573,8 +578,7 @@ static void bc_ring(shmcap_channel *ch, uint64_t name)
 	socklen_t alen = bell_addr(name, &a);
 
 	if (ch->bell_fd < 0) {
-		ch->bell_fd = socket(
-			AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		ch->bell_fd = bell_socket();
 		if (ch->bell_fd < 0)
 			return;
 	}

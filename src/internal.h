@@ -303,6 +303,13 @@ static inline uint64_t shmcap__page_size(void)
 /* Fill buf with len bytes from the kernel's random generator. */
 int shmcap__random(void *buf, size_t len);
 
+/*
+ * The abstract Unix socket address "\0address" in *sa and its length in
+ * *len; -EINVAL for an empty address, -ENAMETOOLONG if it won't fit.
+ */
+int shmcap__abstract_addr(const char *address, struct sockaddr_un *sa,
+			  socklen_t *len);
+
 /* Monotonic clock in nanoseconds. */
 static inline int64_t shmcap__now_ns(void)
 {

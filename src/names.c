@@ -252,9 +252,8 @@ int shmcap__rule_limit(shmcap_cap **caps, size_t n, unsigned int mask)
  * Addresses and names
  */
 
-/* The abstract address "\0address" in *sa; -ENAMETOOLONG if it won't fit. */
-static int abstract_addr(const char *address, struct sockaddr_un *sa,
-			 socklen_t *len)
+int shmcap__abstract_addr(const char *address, struct sockaddr_un *sa,
+			  socklen_t *len)
 {
 	size_t n = strlen(address);
 
@@ -665,7 +664,7 @@ static int name_create(const char *address, shmcap_cap *const *caps,
 	for (i = 0; i < ncaps; i++)
 		if (!caps[i])
 			return -EINVAL;
-	ret = abstract_addr(address, &sa, &salen);
+	ret = shmcap__abstract_addr(address, &sa, &salen);
 	if (ret < 0)
 		return ret;
 
@@ -1049,7 +1048,7 @@ int shmcap__endpoint_call(struct shmcap__call *c)
 	c->ncaps = 0;
 	if (c->req_len > SHMCAP_MSG_MAX_DATA)
 		return -EMSGSIZE;
-	ret = abstract_addr(c->address, &sa, &salen);
+	ret = shmcap__abstract_addr(c->address, &sa, &salen);
 	if (ret < 0)
 		return ret;
 	deadline = shmcap__deadline(c->timeout_ns);

@@ -194,17 +194,14 @@ static int token_parse(const char *text, struct token *t)
 /* The issuer's abstract address; returns the address length. */
 static socklen_t issuer_addr(const uint8_t *instance, struct sockaddr_un *sa)
 {
-	char hex[2 * INST_LEN + 1];
-	int n;
+	char address[sizeof(NAME_PREFIX) + 2 * INST_LEN];
+	socklen_t len = 0;
 
-	hex_encode(hex, instance, INST_LEN);
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	/* sun_path[0] stays '\0': the abstract namespace. */
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-		     NAME_PREFIX "%s", hex);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
+	memcpy(address, NAME_PREFIX, sizeof(NAME_PREFIX) - 1);
+	hex_encode(address + sizeof(NAME_PREFIX) - 1, instance, INST_LEN);
+	/* A fixed-size name that always fits. */
+	(void)shmcap__abstract_addr(address, sa, &len);
+	return len;
 }
 
 /* Constant-time comparison, so the time taken does not leak the key. */

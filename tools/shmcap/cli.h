@@ -45,6 +45,13 @@ int cmd_gc(int argc, char **argv);
 void cli_warn(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Bad usage: "shmcap: CMD: message" and the command's usage on stderr;
+ * returns CLI_USAGE.
+ */
+int cli_usage_error(const char *cmd, void (*print_usage)(FILE *),
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The exit code for a negative errno value: -ENOENT/-ESRCH 3, -EACCES/-EPERM 4, else 1. */
 int cli_exit_for(int err);
 

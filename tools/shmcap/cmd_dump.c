@@ -700,10 +700,9 @@ int cmd_dump(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		cli_warn(CMD, optind >= argc ? "no region given" :
-					       "one region at a time");
-		usage(stderr);
-		return CLI_USAGE;
+		return cli_usage_error(CMD, usage,
+				       optind >= argc ? "no region given" :
+							"one region at a time");
 	}
 	ret = cli_regions_open(CMD, argv[optind], 0, &r, &n);
 	if (ret != CLI_OK)

@@ -141,18 +141,17 @@ int cmd_gc(int argc, char **argv)
 			usage(stdout);
 			return CLI_OK;
 		default:
-			cli_warn(CMD, "unknown option '%s'", argv[optind - 1]);
-			usage(stderr);
-			return CLI_USAGE;
+			return cli_usage_error(CMD, usage,
+					       "unknown option '%s'",
+					       argv[optind - 1]);
 		}
 	}
 	names = argv + optind;
 	nnames = argc - optind;
 	for (i = 0; i < nnames; i++) {
 		if (!*arg_name(names[i]) || strchr(names[i], '/')) {
-			cli_warn(CMD, "bad region name '%s'", names[i]);
-			usage(stderr);
-			return CLI_USAGE;
+			return cli_usage_error(
+				CMD, usage, "bad region name '%s'", names[i]);
 		}
 	}
 

@@ -210,9 +210,8 @@ int cmd_kill(int argc, char **argv)
 	    !(argv[1][1] == 's' && parse_signal(argv[1] + 1) < 0)) {
 		sig = parse_signal(argv[1] + 1);
 		if (sig < 0) {
-			cli_warn(CMD, "unknown signal '%s'", argv[1] + 1);
-			usage(stderr);
-			return CLI_USAGE;
+			return cli_usage_error(
+				CMD, usage, "unknown signal '%s'", argv[1] + 1);
 		}
 		argv[1] = argv[0];
 		argv++;
@@ -224,9 +223,9 @@ int cmd_kill(int argc, char **argv)
 		case 's':
 			sig = parse_signal(optarg);
 			if (sig < 0) {
-				cli_warn(CMD, "unknown signal '%s'", optarg);
-				usage(stderr);
-				return CLI_USAGE;
+				return cli_usage_error(CMD, usage,
+						       "unknown signal '%s'",
+						       optarg);
 			}
 			break;
 		case 'l':
@@ -241,9 +240,7 @@ int cmd_kill(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		cli_warn(CMD, "no actor given");
-		usage(stderr);
-		return CLI_USAGE;
+		return cli_usage_error(CMD, usage, "no actor given");
 	}
 	/* Bad usage signals nobody: check every AID's form first. */
 	for (i = optind; i < argc; i++) {

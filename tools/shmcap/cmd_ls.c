@@ -247,15 +247,14 @@ int cmd_ls(int argc, char **argv)
 			usage(stdout);
 			return CLI_OK;
 		default:
-			cli_warn(CMD, "unknown option '%s'", argv[optind - 1]);
-			usage(stderr);
-			return CLI_USAGE;
+			return cli_usage_error(CMD, usage,
+					       "unknown option '%s'",
+					       argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
-		cli_warn(CMD, "unexpected argument '%s'", argv[optind]);
-		usage(stderr);
-		return CLI_USAGE;
+		return cli_usage_error(CMD, usage, "unexpected argument '%s'",
+				       argv[optind]);
 	}
 	r = probe_scan(&p);
 	if (r < 0) {

@@ -566,10 +566,10 @@ int cmd_stat(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		cli_warn(CMD, optind >= argc ? "no channel given" :
+		return cli_usage_error(CMD, usage,
+				       optind >= argc ?
+					       "no channel given" :
 					       "one NAME or AID at a time");
-		usage(stderr);
-		return CLI_USAGE;
 	}
 	ret = cli_regions_open(CMD, argv[optind], 1, &r, &n);
 	if (ret != CLI_OK)

@@ -53,15 +53,32 @@ static void usage(FILE *f)
 		   "3 not found, 4 permission denied.\nSee shmcap(1).\n");
 }
 
+static void vwarn(const char *cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "shmcap: %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void cli_warn(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "shmcap: %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vwarn(cmd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, void (*print_usage)(FILE *),
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(cmd, fmt, ap);
+	va_end(ap);
+	print_usage(stderr);
+	return CLI_USAGE;
 }
 
 int cli_exit_for(int err)

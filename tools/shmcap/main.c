@@ -53,7 +53,8 @@ static void usage(FILE *f)
 		   "3 not found, 4 permission denied.\nSee shmcap(1).\n");
 }
 
-static void vwarn(const char *cmd, const char *fmt, va_list ap)
+static __attribute__((format(printf, 2, 0))) void
+vwarn(const char *cmd, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "shmcap: %s: ", cmd);
 	vfprintf(stderr, fmt, ap);
